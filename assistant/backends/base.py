@@ -1,0 +1,82 @@
+"""The decoder contract every backend fulfils: load, count tokens, template, stream, cancel.
+
+A backend is created cheap and loaded once (``load``); after that it reports the model's
+real context length, turns chat messages into the exact prompt text the model sees,
+counts tokens with the model's own tokenizer, and streams an answer chunk by chunk.
+Streaming stops early, at the next token, when the caller sets the ``cancel`` event.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TypedDict
+
+
+class ChatMessage(TypedDict):
+    """One message as chat templates expect it."""
+
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings for one answer."""
+
+    temperature: float = 0.2
+    top_p: float = 0.9
+    max_new_tokens: int = 512
+    repetition_penalty: float = 1.1
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a loaded backend tells the UI and the prompt builder."""
+
+    backend: str
+    model: str
+    device: str
+    context_length: int
+
+
+class Backend(ABC):
+    """A loaded causal language model that can stream chat answers."""
+
+    name: str = "base"
+
+    @abstractmethod
+    def load(self) -> ModelInfo:
+        """Load weights (or connect); raise ModelLoadError with an actionable message."""
+
+    @property
+    @abstractmethod
+    def info(self) -> ModelInfo:
+        """Model, device and context length; valid after ``load``."""
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens ``text`` takes with this model's tokenizer (no BOS added)."""
+
+    @abstractmethod
+    def apply_chat_template(self, messages: list[ChatMessage]) -> str:
+        """The prompt text for ``messages``, ending where the assistant's answer starts."""
+
+    @abstractmethod
+    def stream(
+        self,
+        messages: list[ChatMessage],
+        params: GenerationParams,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer as text chunks; stop early once ``cancel`` is set."""
+
+    def count_prompt_tokens(self, messages: list[ChatMessage]) -> int:
+        """Tokens the templated prompt for ``messages`` takes."""
+        return self.count_tokens(self.apply_chat_template(messages))
+
+    def close(self) -> None:
+        """Free the model's memory or connections. Safe to call twice."""

@@ -1,0 +1,142 @@
+"""The chat loop: store the user's message, build the prompt, stream and store the answer.
+
+``ChatEngine.send`` returns a ``Reply``: iterate it for text chunks as they are generated.
+The user's message is stored before generation starts and the answer when it ends, as
+``complete``, ``interrupted`` (cancelled or Ctrl-C, keeping what was said) or ``error``;
+a prompt that cannot fit raises before anything is stored.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from assistant.backends import generation_params
+from assistant.backends.base import Backend, ChatMessage
+from assistant.config import Settings
+from assistant.errors import MemchatError
+from assistant.prompt import PromptPlan, build_prompt
+from assistant.sessions import Message, SessionStore
+
+HISTORY_STATUSES = ("complete", "interrupted")
+
+
+@dataclass
+class ReplyStats:
+    """Measured for each answer and stored with it."""
+
+    prompt_tokens: int
+    completion_tokens: int = 0
+    time_to_first_token_s: float | None = None
+    decode_tokens_per_s: float | None = None
+    total_s: float = 0.0
+    dropped_turns: int = 0
+
+
+class Reply:
+    """A streaming answer. Iterate for chunks; afterwards ``text``, ``stats`` and ``message`` are set."""
+
+    def __init__(self, engine: ChatEngine, session_id: str, plan: PromptPlan, cancel: threading.Event):
+        self._engine = engine
+        self.session_id = session_id
+        self.plan = plan
+        self.cancel = cancel
+        self.text = ""
+        self.stats = ReplyStats(prompt_tokens=plan.prompt_tokens, dropped_turns=plan.dropped_history)
+        self.message: Message | None = None
+        self.status = "pending"
+        self._chunks = self._generate()
+
+    def __iter__(self) -> Iterator[str]:
+        return self._chunks
+
+    def close(self) -> None:
+        """Stop generating (if still running) and store what was said so far."""
+        self.cancel.set()
+        self._chunks.close()
+
+    def _generate(self) -> Iterator[str]:
+        engine = self._engine
+        started = time.perf_counter()
+        first_at: float | None = None
+        parts: list[str] = []
+        status = "error"
+        try:
+            stream = engine.backend.stream(self.plan.messages, generation_params(engine.settings), self.cancel)
+            for chunk in stream:
+                if first_at is None:
+                    first_at = time.perf_counter()
+                parts.append(chunk)
+                yield chunk
+            status = "interrupted" if self.cancel.is_set() else "complete"
+        except (GeneratorExit, KeyboardInterrupt):
+            status = "interrupted"
+            raise
+        finally:
+            self._finish(status, "".join(parts), started, first_at)
+
+    def _finish(self, status: str, text: str, started: float, first_at: float | None) -> None:
+        engine = self._engine
+        ended = time.perf_counter()
+        self.text, self.status = text, status
+        stats = self.stats
+        stats.total_s = ended - started
+        if first_at is not None:
+            stats.time_to_first_token_s = first_at - started
+            stats.completion_tokens = engine.backend.count_tokens(text) if text else 0
+            if stats.completion_tokens > 1 and ended > first_at:
+                stats.decode_tokens_per_s = (stats.completion_tokens - 1) / (ended - first_at)
+        if status == "error" and not text:
+            return  # nothing was said; the user's message stays, the error goes to the caller
+        self.message = engine.sessions.add_message(
+            self.session_id,
+            "assistant",
+            text,
+            tokens=stats.completion_tokens,
+            model=engine.backend.info.model,
+            status=status,
+            meta={
+                "prompt_tokens": stats.prompt_tokens,
+                "time_to_first_token_s": stats.time_to_first_token_s,
+                "decode_tokens_per_s": stats.decode_tokens_per_s,
+                "total_s": stats.total_s,
+                "dropped_turns": stats.dropped_turns,
+                "backend": engine.backend.info.backend,
+            },
+        )
+
+
+class ChatEngine:
+    """Turns a user message into a streamed, stored answer."""
+
+    def __init__(self, backend: Backend, sessions: SessionStore, settings: Settings):
+        self.backend = backend
+        self.sessions = sessions
+        self.settings = settings
+
+    def history(self, session_id: str) -> list[ChatMessage]:
+        """The session's past turns as chat messages (failed answers left out)."""
+        return [
+            {"role": m.role, "content": m.content}
+            for m in self.sessions.messages(session_id)
+            if m.status in HISTORY_STATUSES and m.role in ("user", "assistant") and m.content
+        ]
+
+    def send(self, session_id: str, user_text: str, cancel: threading.Event | None = None) -> Reply:
+        """Store ``user_text`` in the session and return the streaming answer to it."""
+        if not user_text.strip():
+            raise MemchatError("nothing to send: the message is empty")
+        self.sessions.get(session_id)
+        plan = build_prompt(
+            self.backend,
+            self.settings.system_prompt,
+            self.history(session_id),
+            user_text,
+            self.settings.max_new_tokens,
+        )
+        self.sessions.add_message(
+            session_id, "user", user_text, tokens=self.backend.count_tokens(user_text), model=self.backend.info.model
+        )
+        return Reply(self, session_id, plan, cancel or threading.Event())

@@ -1,0 +1,32 @@
+"""``memchat config``: where the config file is and what the effective settings are."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from assistant.cli.context import CliContext
+from assistant.config import resolve_config_path
+
+
+@click.group()
+def config() -> None:
+    """Show the configuration."""
+
+
+@config.command("path")
+@click.pass_obj
+def config_path(obj: CliContext) -> None:
+    """Print the config file's path (it may not exist yet)."""
+    click.echo(resolve_config_path(obj.config_path))
+
+
+@config.command("show")
+@click.pass_obj
+def config_show(obj: CliContext) -> None:
+    """Print the effective settings as JSON (file, then env, then flags)."""
+    values = obj.settings.model_dump(mode="json")
+    if values.get("api_key"):
+        values["api_key"] = "***"
+    click.echo(json.dumps(values, indent=2))

@@ -1,0 +1,98 @@
+"""``memchat sessions``: list, show, rename, delete and export conversations."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from assistant.cli.context import CliContext
+from assistant.export import export_session
+from memory.db import open_database
+from assistant.sessions import SessionStore
+
+
+def _store(obj: CliContext) -> SessionStore:
+    return SessionStore(open_database(obj.settings.data_dir))
+
+
+@click.group()
+def sessions() -> None:
+    """Manage stored conversations (ids accept a unique prefix or the session's name)."""
+
+
+@sessions.command("list")
+@click.option("--limit", type=int, default=None, help="Show at most N sessions, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
+@click.pass_obj
+def list_sessions(obj: CliContext, limit: int | None, as_json: bool) -> None:
+    """List sessions, most recently active first."""
+    rows = _store(obj).list(limit)
+    if as_json:
+        click.echo(json.dumps([asdict(s) for s in rows], indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No sessions yet. Start one with `memchat` or `memchat ask \"...\"`.", err=True)
+        return
+    for s in rows:
+        click.echo(f"{s.id}  {s.updated_at[:16].replace('T', ' ')}  {s.message_count:>4} msgs  {s.name}")
+
+
+@sessions.command("show")
+@click.argument("session")
+@click.pass_obj
+def show_session(obj: CliContext, session: str) -> None:
+    """Print a session's conversation as Markdown."""
+    store = _store(obj)
+    found = store.get(session)
+    click.echo(export_session(found, store.messages(found.id), "markdown"), nl=False)
+
+
+@sessions.command("rename")
+@click.argument("session")
+@click.argument("name")
+@click.pass_obj
+def rename_session(obj: CliContext, session: str, name: str) -> None:
+    """Give a session a new name."""
+    if not name.strip():
+        raise click.BadParameter("the new name is empty", param_hint="NAME")
+    renamed = _store(obj).rename(session, name.strip())
+    click.echo(f"Renamed {renamed.id} to {renamed.name!r}.")
+
+
+@sessions.command("delete")
+@click.argument("session")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def delete_session(obj: CliContext, session: str, yes: bool) -> None:
+    """Delete a session and its messages."""
+    store = _store(obj)
+    found = store.get(session)
+    if not yes:
+        click.confirm(f"Delete session {found.id} ({found.name!r}, {found.message_count} messages)?", abort=True)
+    store.delete(found.id)
+    click.echo(f"Deleted session {found.id}.")
+
+
+@sessions.command("export")
+@click.argument("session")
+@click.option("-f", "--format", "fmt", type=click.Choice(("markdown", "md", "json")), default="markdown",
+              show_default=True, help="Output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead of stdout.")
+@click.pass_obj
+def export(obj: CliContext, session: str, fmt: str, output: Path | None) -> None:
+    """Export a session as Markdown or JSON."""
+    store = _store(obj)
+    found = store.get(session)
+    text = export_session(found, store.messages(found.id), fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.FileError(str(output), hint=exc.strerror or str(exc)) from exc
+    click.echo(f"Exported session {found.id} to {output}.", err=True)

@@ -1,0 +1,198 @@
+"""Conversations (sessions) and their messages, stored in the data dir's SQLite database."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+from assistant.errors import SessionNotFoundError
+from memory.db import apply_migrations
+
+
+def utc_now() -> str:
+    """Current time as an ISO-8601 UTC timestamp with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _create_tables(db: sqlite_utils.Database) -> None:
+    db["sessions"].create(
+        {"id": str, "name": str, "created_at": str, "updated_at": str, "model": str},
+        pk="id",
+        not_null={"id", "name", "created_at", "updated_at"},
+    )
+    db["messages"].create(
+        {
+            "id": int,
+            "session_id": str,
+            "role": str,
+            "content": str,
+            "created_at": str,
+            "tokens": int,
+            "model": str,
+            "status": str,
+            "meta": str,
+        },
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id")],
+        not_null={"session_id", "role", "content", "created_at", "status"},
+        defaults={"status": "complete", "meta": "{}"},
+    )
+    db["messages"].create_index(["session_id", "id"])
+
+
+MIGRATIONS = [_create_tables]
+
+MESSAGE_STATUSES = ("complete", "interrupted", "error")
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    name: str
+    created_at: str
+    updated_at: str
+    model: str | None
+    message_count: int = 0
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    session_id: str
+    role: str
+    content: str
+    created_at: str
+    tokens: int | None
+    model: str | None
+    status: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _message(row: dict[str, Any]) -> Message:
+    return Message(
+        id=row["id"],
+        session_id=row["session_id"],
+        role=row["role"],
+        content=row["content"],
+        created_at=row["created_at"],
+        tokens=row["tokens"],
+        model=row["model"],
+        status=row["status"],
+        meta=json.loads(row["meta"] or "{}"),
+    )
+
+
+class SessionStore:
+    """Create, find, list, rename and delete sessions; append and read their messages."""
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+        apply_migrations(db, "sessions", MIGRATIONS)
+
+    def create(self, name: str | None = None, model: str | None = None) -> Session:
+        now = utc_now()
+        with self.db.conn:
+            while True:
+                session_id = secrets.token_hex(4)
+                if not self.db.execute("SELECT 1 FROM sessions WHERE id = ?", [session_id]).fetchone():
+                    break
+            self.db["sessions"].insert(
+                {"id": session_id, "name": name or "New chat", "created_at": now, "updated_at": now, "model": model}
+            )
+        return self.get(session_id)
+
+    def get(self, key: str) -> Session:
+        """A session by id, unique id prefix, or exact name (the newest of that name)."""
+        rows = self._query("WHERE s.id = ?", [key])
+        if not rows and len(key) >= 3:
+            rows = self._query("WHERE s.id LIKE ? ESCAPE '\\'", [_like_prefix(key)])
+            if len(rows) > 1:
+                ids = ", ".join(r.id for r in rows[:5])
+                raise SessionNotFoundError(f"session id prefix '{key}' is ambiguous ({ids}); type more of it")
+        if not rows:
+            rows = self._query("WHERE s.name = ?", [key])[:1]
+        if not rows:
+            raise SessionNotFoundError(f"no session '{key}'; see `memchat sessions list`")
+        return rows[0]
+
+    def latest(self) -> Session | None:
+        rows = self._query("", [], limit=1)
+        return rows[0] if rows else None
+
+    def list(self, limit: int | None = None) -> list[Session]:
+        return self._query("", [], limit=limit)
+
+    def _query(self, where: str, params: list[Any], limit: int | None = None) -> list[Session]:
+        sql = (
+            "SELECT s.id, s.name, s.created_at, s.updated_at, s.model, "
+            "(SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS n "
+            f"FROM sessions s {where} ORDER BY s.updated_at DESC, s.rowid DESC"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [Session(*row) for row in self.db.execute(sql, params).fetchall()]
+
+    def rename(self, key: str, name: str) -> Session:
+        session = self.get(key)
+        with self.db.conn:
+            self.db["sessions"].update(session.id, {"name": name, "updated_at": utc_now()})
+        return self.get(session.id)
+
+    def delete(self, key: str) -> Session:
+        session = self.get(key)
+        with self.db.conn:
+            self.db.execute("DELETE FROM messages WHERE session_id = ?", [session.id])
+            self.db.execute("DELETE FROM sessions WHERE id = ?", [session.id])
+        return session
+
+    def add_message(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        *,
+        tokens: int | None = None,
+        model: str | None = None,
+        status: str = "complete",
+        meta: dict[str, Any] | None = None,
+    ) -> Message:
+        if status not in MESSAGE_STATUSES:
+            raise ValueError(f"unknown message status {status!r}")
+        now = utc_now()
+        with self.db.conn:
+            table = self.db["messages"]
+            table.insert(
+                {
+                    "session_id": session_id,
+                    "role": role,
+                    "content": content,
+                    "created_at": now,
+                    "tokens": tokens,
+                    "model": model,
+                    "status": status,
+                    "meta": json.dumps(meta or {}),
+                }
+            )
+            message_id = table.last_pk
+            updates: dict[str, Any] = {"updated_at": now}
+            if model:
+                updates["model"] = model
+            self.db["sessions"].update(session_id, updates)
+        return self.message(message_id)
+
+    def message(self, message_id: int) -> Message:
+        return _message(self.db["messages"].get(message_id))
+
+    def messages(self, session_id: str) -> list[Message]:
+        rows = self.db["messages"].rows_where("session_id = ?", [session_id], order_by="id")
+        return [_message(row) for row in rows]
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"

