@@ -15,8 +15,8 @@ from memory.db import apply_migrations
 
 
 def utc_now() -> str:
-    """Current time as an ISO-8601 UTC timestamp with milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    """Current time as an ISO-8601 UTC timestamp with microseconds (orders events within a millisecond)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _create_tables(db: sqlite_utils.Database) -> None:

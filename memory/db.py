@@ -25,12 +25,12 @@ Migration = Callable[[sqlite_utils.Database], None]
 def ensure_data_dir(path: Path) -> Path:
     """Create the data directory if needed and check that it is writable."""
     hint = "choose another with --data-dir DIR or MEMCHAT_DATA_DIR"
+    if path.exists() and not path.is_dir():
+        raise DataDirError(f"data dir {path} is not a directory; {hint}")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataDirError(f"cannot create data dir {path}: {exc.strerror or exc}; {hint}") from exc
-    if not path.is_dir():
-        raise DataDirError(f"data dir {path} is not a directory; {hint}")
     if not os.access(path, os.W_OK | os.X_OK):
         raise DataDirError(f"data dir {path} is not writable; {hint}")
     return path

@@ -13,6 +13,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Header, Input, Markdown
+from textual.widgets.markdown import MarkdownStream
 
 from assistant.app import Assistant
 from assistant.backends import ModelInfo
@@ -101,11 +102,13 @@ class ChatApp(App):
         chat.anchor()
         self.generating = True
         self._cancel = threading.Event()
-        self.generate(self.session.id, text, answer, self._cancel)
+        stream = Markdown.get_stream(answer)  # must start on the app's event loop
+        self.generate(self.session.id, text, answer, stream, self._cancel)
 
     @work(thread=True, exclusive=True, group="generate")
-    def generate(self, session_id: str, text: str, answer: ChatMessage, cancel: threading.Event) -> None:
-        stream = Markdown.get_stream(answer)
+    def generate(
+        self, session_id: str, text: str, answer: ChatMessage, stream: MarkdownStream, cancel: threading.Event
+    ) -> None:
         reply: Reply | None = None
         try:
             reply = self.assistant.chat.send(session_id, text, cancel)

@@ -19,7 +19,7 @@ def _read_prompt(words: tuple[str, ...]) -> str:
         piped = sys.stdin.read()
         if piped.strip():
             parts.append(piped)
-    prompt = "\n\n".join(part for part in parts if part.strip())
+    prompt = "\n\n".join(part for part in parts if part.strip()).rstrip()
     if not prompt.strip():
         raise click.UsageError("give a prompt as arguments or on standard input")
     return prompt
