@@ -33,10 +33,12 @@ from assistant.backends.openai_backend import OpenAIBackend  # noqa: E402
 from assistant.backends.transformers_backend import TransformersBackend  # noqa: E402
 from assistant.config import DEFAULT_SYSTEM_PROMPT  # noqa: E402
 
-MESSAGES = [
-    {"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
-    {"role": "user", "content": "Write a long, detailed story about a lighthouse keeper and a storm."},
-]
+def messages(run: int) -> list[dict[str, str]]:
+    """A prompt that starts differently in each run, so no run reuses another's KV cache."""
+    return [
+        {"role": "system", "content": f"Session {run}. {DEFAULT_SYSTEM_PROMPT}"},
+        {"role": "user", "content": "Write a long, detailed story about a lighthouse keeper and a storm."},
+    ]
 
 
 @dataclass
@@ -63,7 +65,7 @@ def time_stream(chunks: Iterator[str], count_tokens: Callable[[str], int]) -> tu
     return first - start, (tokens - 1) / (end - first), tokens
 
 
-def bench_reference(runs: int, params: GenerationParams, threads: int, prompt: str) -> Result:
+def bench_reference(runs: int, params: GenerationParams, threads: int, prompts: list[str]) -> Result:
     start = time.perf_counter()
     llm = safe_llama(model_path=str(default_gguf_path()), n_ctx=0, n_threads=threads,
                      n_threads_batch=threads, verbose=False)
@@ -72,13 +74,13 @@ def bench_reference(runs: int, params: GenerationParams, threads: int, prompt: s
     def count(text: str) -> int:
         return len(llm.tokenize(text.encode(), add_bos=False, special=True))
 
-    def chunks() -> Iterator[str]:
+    def chunks(prompt: str) -> Iterator[str]:
         for chunk in llm.create_completion(prompt, max_tokens=params.max_new_tokens, temperature=0.0,
                                            repeat_penalty=params.repetition_penalty, stop=["<|im_end|>"],
                                            stream=True):
             yield chunk["choices"][0]["text"]
 
-    samples = [time_stream(chunks(), count) for _ in range(runs)]
+    samples = [time_stream(chunks(prompts[run]), count) for run in range(runs)]
     llm.close()
     return _result("llama.cpp (reference)", load, samples)
 
@@ -88,8 +90,8 @@ def bench_backend(name: str, factory: Callable[[], Backend], runs: int, params: 
     backend = factory()
     backend.load()
     load = time.perf_counter() - start
-    samples = [time_stream(backend.stream(MESSAGES, params, threading.Event()), backend.count_tokens)
-               for _ in range(runs)]
+    samples = [time_stream(backend.stream(messages(run), params, threading.Event()), backend.count_tokens)
+               for run in range(runs)]
     backend.close()
     return _result(name, load, samples)
 
@@ -132,10 +134,10 @@ def main() -> None:
 
     probe = LlamaCppBackend(resolve_model(None))
     probe.load()
-    prompt = probe.apply_chat_template(MESSAGES)
+    prompts = [probe.apply_chat_template(messages(run)) for run in range(args.runs)]
     probe.close()
 
-    results = [bench_reference(args.runs, params, threads, prompt)]
+    results = [bench_reference(args.runs, params, threads, prompts)]
     if "llamacpp" in wanted:
         results.append(bench_backend("memchat llamacpp", lambda: LlamaCppBackend(resolve_model(None)),
                                      args.runs, params))
