@@ -117,3 +117,36 @@ def test_transformers_cancel_and_early_close_stop_the_generate_thread(
     next(stream)
     stream.close()  # the consumer walks away: generation must end, not run on
     assert not [t for t in threading.enumerate() if t.name == "memchat-generate"]
+
+
+def test_a_model_id_in_the_local_hf_cache_loads_offline(
+    transformers_backend: TransformersBackend, tmp_path: Path
+) -> None:
+    """Save the embedded model in Hugging Face's cache layout, then ask for it by id, offline."""
+    import os
+    import subprocess
+    import sys
+
+    commit = "0" * 40
+    repo = tmp_path / "hub" / "models--local--smollm2"
+    snapshot = repo / "snapshots" / commit
+    from transformers import AutoModelForCausalLM
+
+    model, tokenizer = transformers_backend._require()
+    config = model.config.__class__.from_dict(model.config.to_dict())
+    config.quantization_config = None  # GGUF-loaded models refuse to save; copy the weights out
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(model.state_dict())
+    plain.save_pretrained(snapshot)
+    tokenizer.save_pretrained(snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "--model", "local/smollm2", "--temperature", "0",
+         "--max-new-tokens", "16", "ask", "--stats", "What is the capital of France?"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
+    assert "transformers on cpu" in result.stderr
