@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from assistant.backends import Backend, ModelInfo, create_backend
 from assistant.chat import ChatEngine
 from assistant.config import Settings, load_settings
 from assistant.errors import BackendError
 from assistant.sessions import SessionStore
+from assistant.sessions import Message
 from memory.db import open_database
+
+if TYPE_CHECKING:
+    from memory.chat_memory import MemoryWriter
+    from memory.store import MemoryStore
 
 
 class Assistant:
@@ -25,6 +31,9 @@ class Assistant:
         self._owns_backend = backend is None
         self._chat: ChatEngine | None = None
         self._load_lock = threading.Lock()
+        self._memory: MemoryStore | None = None
+        self._memory_lock = threading.Lock()
+        self._writer: MemoryWriter | None = None
 
     def load_model(self) -> ModelInfo:
         """Load the configured model once (slow: seconds); later calls return at once."""
@@ -51,10 +60,54 @@ class Assistant:
     def chat(self) -> ChatEngine:
         """The chat loop; loads the model on first use."""
         if self._chat is None:
-            self._chat = ChatEngine(self.backend, self.sessions, self.settings)
+            remember = self._remember if self.settings.remember_chats else None
+            self._chat = ChatEngine(self.backend, self.sessions, self.settings, on_answer=remember)
         return self._chat
 
+    @property
+    def memory(self) -> MemoryStore:
+        """Long-term memory (loads the embedding model on first use: seconds)."""
+        with self._memory_lock:
+            if self._memory is None:
+                from memory.embeddings import Embedder
+                from memory.store import MemoryStore
+
+                embedder = Embedder(self.settings.embedding_model, device=self.settings.device)
+                # its own connection: memory transactions can be long and run in other threads
+                self._memory = MemoryStore(open_database(self.settings.data_dir), self.settings.data_dir, embedder)
+            return self._memory
+
+    @property
+    def memory_writer(self) -> MemoryWriter:
+        if self._writer is None:
+            from memory.chat_memory import MemoryWriter
+
+            self._writer = MemoryWriter(lambda: self.memory)
+        return self._writer
+
+    def _remember(self, session_id: str, user_text: str, answer: Message) -> None:
+        """Store a finished exchange in long-term memory (a quick insert); when memory is open,
+        its embedding is computed in the background, otherwise the next time memory opens."""
+        from memory.chat_memory import Exchange, remember_exchange
+
+        session = self.sessions.get(session_id)
+        turn = sum(1 for m in self.sessions.messages(session_id) if m.role == "assistant") - 1
+        exchange = Exchange(session_id, session.name, user_text, answer.content, answer.created_at, answer.id, turn)
+        remember_exchange(self.db, exchange)
+        if self._memory is not None:
+            self.memory_writer.submit()
+
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._memory is not None:
+            try:
+                self._memory.save_index()
+            except OSError:
+                pass  # the index is rebuilt from SQLite next time
+            self._memory.db.conn.close()
+            self._memory = None
         if self._backend is not None and self._owns_backend:
             try:
                 self._backend.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from assistant.backends import generation_params
@@ -38,9 +38,11 @@ class ReplyStats:
 class Reply:
     """A streaming answer. Iterate for chunks; afterwards ``text``, ``stats`` and ``message`` are set."""
 
-    def __init__(self, engine: ChatEngine, session_id: str, plan: PromptPlan, cancel: threading.Event):
+    def __init__(self, engine: ChatEngine, session_id: str, user_text: str, plan: PromptPlan,
+                 cancel: threading.Event):
         self._engine = engine
         self.session_id = session_id
+        self.user_text = user_text
         self.plan = plan
         self.cancel = cancel
         self.text = ""
@@ -90,7 +92,7 @@ class Reply:
                 stats.decode_tokens_per_s = (stats.completion_tokens - 1) / (ended - first_at)
         if status == "error" and not text:
             return  # nothing was said; the user's message stays, the error goes to the caller
-        self.message = engine.sessions.add_message(
+        self.message = message = engine.sessions.add_message(
             self.session_id,
             "assistant",
             text,
@@ -106,15 +108,25 @@ class Reply:
                 "backend": engine.backend.info.backend,
             },
         )
+        if engine.on_answer is not None and status != "error" and text.strip():
+            engine.on_answer(self.session_id, self.user_text, message)
 
 
 class ChatEngine:
     """Turns a user message into a streamed, stored answer."""
 
-    def __init__(self, backend: Backend, sessions: SessionStore, settings: Settings):
+    def __init__(
+        self,
+        backend: Backend,
+        sessions: SessionStore,
+        settings: Settings,
+        on_answer: Callable[[str, str, Message], None] | None = None,
+    ):
+        """``on_answer(session_id, user_text, answer)`` runs after each stored answer (e.g. to remember it)."""
         self.backend = backend
         self.sessions = sessions
         self.settings = settings
+        self.on_answer = on_answer
 
     def history(self, session_id: str) -> list[ChatMessage]:
         """The session's past turns as chat messages (failed answers left out)."""
@@ -139,4 +151,4 @@ class ChatEngine:
         self.sessions.add_message(
             session_id, "user", user_text, tokens=self.backend.count_tokens(user_text), model=self.backend.info.model
         )
-        return Reply(self, session_id, plan, cancel or threading.Event())
+        return Reply(self, session_id, user_text, plan, cancel or threading.Event())

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     request_timeout: float = Field(120.0, gt=0)
     """Seconds to wait on the OpenAI-compatible server before giving up."""
 
+    embedding_model: str | None = None
+    """Local sentence-transformers directory for memory; empty: the embedded all-MiniLM-L6-v2.
+    Changing it requires `memchat memory reembed`."""
+
+    remember_chats: bool = True
+    """Store each finished exchange in long-term memory (searchable across sessions)."""
+
     @classmethod
     def settings_customise_sources(
         cls,

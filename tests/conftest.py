@@ -111,3 +111,22 @@ def poll_until(condition, timeout: float = 60.0, interval: float = 0.05) -> None
             return
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The embedded all-MiniLM-L6-v2, loaded once."""
+    from memory.embeddings import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture()
+def memory_store(tmp_path: Path, embedder):
+    from memory.db import open_database
+    from memory.store import MemoryStore
+
+    data_dir = tmp_path / "memdata"
+    store = MemoryStore(open_database(data_dir), data_dir, embedder)
+    yield store
+    store.db.conn.close()

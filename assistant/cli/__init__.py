@@ -66,9 +66,10 @@ def _register() -> None:
     from assistant.cli.ask import ask
     from assistant.cli.chat_app import chat
     from assistant.cli.config_cmd import config
+    from assistant.cli.memory_cmd import docs, forget, import_, load, memory_group, search
     from assistant.cli.sessions_cmd import sessions
 
-    for command in (ask, chat, config, sessions):
+    for command in (ask, chat, config, sessions, load, import_, search, forget, docs, memory_group):
         cli.add_command(command)
 
 

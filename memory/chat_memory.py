@@ -1,0 +1,108 @@
+"""Chat turns become memory: each finished exchange is stored as one round, in the background.
+
+A round (the user's message with its answer) is the unit, and its indexed text starts with
+the date and the speakers, which long-conversation benchmarks show matter for recall. Near-
+duplicate rounds ("thanks!" / "you're welcome") are linked to the first, not piled up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlite_utils
+
+from memory.db import apply_migrations
+from memory.store import MIGRATIONS, MemoryStore, NewItem
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_THRESHOLD = 0.97
+
+
+@dataclass(frozen=True)
+class Exchange:
+    session_id: str
+    session_name: str
+    user_text: str
+    answer_text: str
+    occurred_at: str  # ISO-8601
+    message_id: int | None = None
+    turn: int | None = None
+
+
+def stamp(iso_time: str) -> str:
+    """'2026-11-23 Mon 14:05' from an ISO timestamp: the date words people ask about."""
+    when = datetime.fromisoformat(iso_time)
+    return when.strftime("%Y-%m-%d %a %H:%M")
+
+
+def exchange_item(exchange: Exchange) -> NewItem:
+    text = f"User: {exchange.user_text.strip()}\nAssistant: {exchange.answer_text.strip()}"
+    key = f"[{stamp(exchange.occurred_at)}] chat \"{exchange.session_name}\"\n{text}"
+    return NewItem(
+        kind="chat", text=text, key_text=key, source=f"session:{exchange.session_id}",
+        occurred_at=exchange.occurred_at, session_id=exchange.session_id, message_id=exchange.message_id,
+        position={"turn": exchange.turn} if exchange.turn is not None else {}, speaker="user+assistant",
+    )
+
+
+def remember_exchange(db: sqlite_utils.Database, exchange: Exchange) -> int:
+    """Store the exchange as a memory item right away (milliseconds, no model needed): keyword
+    search finds it at once; its vector is added later by ``MemoryStore.backfill``."""
+    apply_migrations(db, "memory", MIGRATIONS)
+    item = exchange_item(exchange)
+    with db.conn:
+        cursor = db.conn.execute(
+            "INSERT INTO memory_items (kind, text, key_text, source, session_id, message_id, position, speaker, "
+            "created_at, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [item.kind, item.text, item.key_text, item.source, item.session_id, item.message_id,
+             json.dumps(item.position), item.speaker, exchange.occurred_at, item.occurred_at],
+        )
+    return int(cursor.lastrowid)
+
+
+class MemoryWriter:
+    """A background thread that embeds new memories (``backfill``); the chat never waits on it."""
+
+    def __init__(self, store_provider: Callable[[], MemoryStore]):
+        self._store_provider = store_provider
+        self._queue: queue.Queue[bool | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="memchat-memory-writer", daemon=True)
+        self._idle = threading.Event()
+        self._idle.set()
+        self.errors: list[str] = []
+        self._thread.start()
+
+    def submit(self) -> None:
+        """Ask for pending memories to be embedded and indexed."""
+        self._idle.clear()
+        self._queue.put(True)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything submitted is written; False on timeout."""
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while True:
+            request = self._queue.get()
+            try:
+                if request is None:
+                    return
+                self._store_provider().backfill(DUPLICATE_THRESHOLD)
+            except Exception as exc:  # a memory write must never take the chat down
+                log.warning("could not embed new memories: %s", exc)
+                self.errors.append(str(exc))
+            finally:
+                self._queue.task_done()
+                if self._queue.unfinished_tasks == 0:
+                    self._idle.set()
