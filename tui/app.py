@@ -60,6 +60,17 @@ class ChatApp(App):
                 chat.mount(ChatMessage(message.role, message.content, status=message.status))
         self.query_one("#prompt", Input).focus()
         self.load_model()
+        if self.assistant.settings.remember_chats:
+            self.open_memory()
+
+    @work(thread=True, exclusive=True, group="memory")
+    def open_memory(self) -> None:
+        """Load the embedding model and memory in the background, so new exchanges get embedded."""
+        try:
+            self.assistant.memory  # noqa: B018 - loads it
+            self.assistant.memory_writer.submit()  # embed anything left pending by `memchat ask`
+        except MemchatError as exc:
+            self.call_from_thread(self._show_error, f"Memory is unavailable: {exc}")
 
     @work(thread=True, exclusive=True, group="load")
     def load_model(self) -> None:

@@ -1,0 +1,81 @@
+"""Retrieval quality on the synthetic long-conversation benchmark (bench/longconv.py):
+recall@k of the evidence turns for dense-only, lexical-only and hybrid search, by question type.
+
+    python bench/bench_retrieval.py [--sessions 300] [--turns 20]
+
+A question counts as recalled at k when any of its evidence turns is among the top k hits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench.longconv import generate  # noqa: E402
+from memory.db import open_database  # noqa: E402
+from memory.embeddings import Embedder  # noqa: E402
+from memory.retrieval import SearchOptions, search  # noqa: E402
+from memory.store import MemoryStore  # noqa: E402
+from memory.transcripts import import_transcript  # noqa: E402
+
+KS = (1, 5, 10)
+MODES = ("dense", "lexical", "hybrid")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=300)
+    parser.add_argument("--turns", type=int, default=20)
+    args = parser.parse_args()
+    import json
+
+    lines, questions = generate(args.sessions, args.turns, seed=7)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        transcript = data / "transcript.jsonl"
+        transcript.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        store = MemoryStore(open_database(data / "d"), data / "d", Embedder())
+        started = time.perf_counter()
+        result = import_transcript(store, transcript)
+        print(f"imported {result.imported} turns in {time.perf_counter() - started:.1f}s")
+        now = datetime(2026, 1, 1, tzinfo=UTC)  # after the last session
+        table: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        latency: dict[str, list[float]] = defaultdict(list)
+        for question in questions:
+            for mode in MODES:
+                started = time.perf_counter()
+                hits = search(store, question["question"], SearchOptions(k=max(KS), mode=mode), now=now)
+                latency[mode].append(time.perf_counter() - started)
+                found = [h.item.external_id for h in hits]
+                for kind in (question["type"], "all"):
+                    row = table[(mode, kind)]
+                    row[0] += 1
+                    for position, k in enumerate(KS, start=1):
+                        row[position] += any(e in found[:k] for e in question["evidence"])
+    kinds = ["all", "single", "paraphrase", "updated", "previous", "temporal"]
+    print(f"{len(lines)} turns, {args.sessions} sessions, {len(questions)} questions")
+    print("| question type | n | " + " | ".join(f"{m} R@{k}" for m in MODES for k in KS) + " |")
+    print("|---|---|" + "---|" * (len(MODES) * len(KS)))
+    for kind in kinds:
+        n = table[("hybrid", kind)][0]
+        if not n:
+            continue
+        cells = [f"{table[(m, kind)][i] / n:.2f}" for m in MODES for i in range(1, len(KS) + 1)]
+        print(f"| {kind} | {n} | " + " | ".join(cells) + " |")
+    for mode in MODES:
+        values = sorted(latency[mode])
+        print(f"{mode}: p50 {values[len(values) // 2] * 1000:.1f} ms, p95 {values[int(len(values) * 0.95)] * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
