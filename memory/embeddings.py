@@ -27,7 +27,11 @@ class Embedder:
 
     def __init__(self, model: str | None = None, device: str = "auto", batch_size: int = 64):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
 
         from assistant.backends.device import resolve_device
 

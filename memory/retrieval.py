@@ -79,9 +79,12 @@ def search(store: MemoryStore, query: str, options: SearchOptions | None = None,
         dense = store.dense(query_vector, pool, options.filters)
     if options.mode in ("hybrid", "lexical"):
         lexical = store.lexical(words, pool, options.filters)
-    if ranges and options.mode != "dense":  # also look inside the named time windows
-        for time_range in ranges:
-            windowed = replace(options.filters, since=time_range.start.isoformat(), until=time_range.end.isoformat())
+    windowed_hits: list[tuple[int, float]] = []
+    for time_range in ranges:  # also look inside the named time windows, by meaning and by words
+        windowed = replace(options.filters, since=time_range.start.isoformat(), until=time_range.end.isoformat())
+        if options.mode != "lexical":
+            windowed_hits += store.dense(query_vector, options.k * 4, windowed)
+        if options.mode != "dense":
             lexical += [h for h in store.lexical(words, pool, windowed) if h not in lexical]
 
     fused: dict[int, float] = {}
@@ -89,13 +92,16 @@ def search(store: MemoryStore, query: str, options: SearchOptions | None = None,
     lexical_rank: dict[int, int] = {}
     for rank, (item_id, _) in enumerate(sorted(lexical, key=lambda h: -h[1]), start=1):
         lexical_rank.setdefault(item_id, rank)
-    for ranks in (dense_rank, lexical_rank):
+    window_rank: dict[int, int] = {}
+    for rank, (item_id, _) in enumerate(sorted(windowed_hits, key=lambda h: -h[1]), start=1):
+        window_rank.setdefault(item_id, rank)
+    for ranks in (dense_rank, lexical_rank, window_rank):
         for item_id, rank in ranks.items():
             fused[item_id] = fused.get(item_id, 0.0) + 1.0 / (RRF_K + rank)
     if not fused:
         return []
     items = store.get(list(fused))
-    dense_scores, lexical_scores = dict(dense), dict(lexical)
+    dense_scores, lexical_scores = dict(windowed_hits) | dict(dense), dict(lexical)
     scored: list[Hit] = []
     for item_id, base in fused.items():
         item = items.get(item_id)

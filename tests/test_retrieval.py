@@ -65,7 +65,7 @@ def test_exact_wording_is_found_by_keyword(imported: MemoryStore) -> None:
 
 
 def test_dates_in_the_question_boost_that_time(imported: MemoryStore) -> None:
-    hits = search(imported, "what did I say last May?", SearchOptions(k=3), now=NOW)
+    hits = search(imported, "what did I say in May 2025?", SearchOptions(k=3), now=NOW)
     assert hits[0].item.external_id in ("t1", "t2") and hits[0].in_time_range
 
 

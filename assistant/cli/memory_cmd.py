@@ -85,6 +85,8 @@ def import_(obj: CliContext, file: Path) -> None:
     """
     from memory.transcripts import import_transcript
 
+    if not file.is_file():
+        raise MemchatError(f"cannot read {file}: no such file")
     with obj.assistant() as assistant:
         store = assistant.memory
         with _progress() as bar:
