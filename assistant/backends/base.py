@@ -47,15 +47,20 @@ class Backend(ABC):
     """A loaded causal language model that can stream chat answers."""
 
     name: str = "base"
+    _info: ModelInfo | None = None  # set by ``load``
 
     @abstractmethod
     def load(self) -> ModelInfo:
         """Load weights (or connect); raise ModelLoadError with an actionable message."""
 
     @property
-    @abstractmethod
     def info(self) -> ModelInfo:
         """Model, device and context length; valid after ``load``."""
+        if self._info is None:
+            from assistant.errors import BackendError
+
+            raise BackendError("model not loaded yet")
+        return self._info
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:

@@ -131,12 +131,6 @@ class LlamaCppBackend(Backend):
             return ""
         return llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
 
-    @property
-    def info(self) -> ModelInfo:
-        if self._info is None:
-            raise BackendError("model not loaded yet")
-        return self._info
-
     def count_tokens(self, text: str) -> int:
         return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 

@@ -95,12 +95,6 @@ class OpenAIBackend(Backend):
                 continue
         return None
 
-    @property
-    def info(self) -> ModelInfo:
-        if self._info is None:
-            raise BackendError("not connected yet")
-        return self._info
-
     def count_tokens(self, text: str) -> int:
         if self._tokenize_route is not None:
             url, field = self._tokenize_route

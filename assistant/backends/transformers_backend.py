@@ -105,12 +105,6 @@ class TransformersBackend(Backend):
             "pass a decoder model such as a *ForCausalLM checkpoint"
         )
 
-    @property
-    def info(self) -> ModelInfo:
-        if self._info is None:
-            raise BackendError("model not loaded yet")
-        return self._info
-
     def count_tokens(self, text: str) -> int:
         return len(self._require()[1].encode(text, add_special_tokens=False))
 
