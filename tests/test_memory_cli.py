@@ -115,3 +115,17 @@ def test_sigkill_mid_ingest_leaves_the_store_consistent(isolated_env: Path) -> N
     assert again.returncode == 0 and "1 loaded" in again.stdout
     status = json.loads(run("memory", "status").stdout)
     assert status["indexed_vectors"] == status["items"]["document"]
+
+
+def test_a_hundred_page_pdf_loads_and_hits_name_their_page(isolated_env: Path) -> None:
+    from tests.test_loaders_chunking import make_pdf
+
+    pages = [[f"Page {n} of the field manual.", f"Valve {n} must be checked every {n + 2} days."]
+             for n in range(1, 101)]
+    pages[72] = ["Page 73 of the field manual.", "The emergency shutoff lever is painted bright orange."]
+    pdf = make_pdf(isolated_env / "manual.pdf", pages)
+    loaded = run("load", str(pdf))
+    assert loaded.returncode == 0 and "1 loaded" in loaded.stdout, loaded.stderr
+    hits = json.loads(run("search", "--json", "what colour is the emergency shutoff lever").stdout)["hits"]
+    assert hits[0]["position"]["page"] == 73 and "orange" in hits[0]["text"]
+    assert json.loads(run("docs", "list", "--json").stdout)[0]["chunks"] >= 100
