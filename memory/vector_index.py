@@ -25,7 +25,7 @@ from filelock import FileLock
 
 APPROX_THRESHOLD = 50_000
 IVF_NPROBE = 24
-TRAIN_SAMPLE = 100_000
+TRAIN_POINTS_PER_LIST = 40  # FAISS wants >= 39 training points per inverted list
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ class VectorIndex:
         """Build a fresh index of the right type from (ids, vectors) batches."""
         index = _build(self.dim, total)
         if not isinstance(faiss.downcast_index(index.index), faiss.IndexFlat):
-            sample = _training_sample(batches(), TRAIN_SAMPLE)
+            nlist = faiss.downcast_index(index.index).nlist
+            sample = _training_sample(batches(), TRAIN_POINTS_PER_LIST * nlist)
             index.train(sample)
         self.index = index
         self.state = IndexState(self.model, self.dim, 0, 0, 0)
