@@ -7,7 +7,6 @@ duplicate rounds ("thanks!" / "you're welcome") are linked to the first, not pil
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -18,7 +17,7 @@ from datetime import datetime
 import sqlite_utils
 
 from memory.db import apply_migrations
-from memory.store import MIGRATIONS, MemoryStore, NewItem
+from memory.store import MIGRATIONS, MemoryStore, NewItem, insert_item
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +55,8 @@ def remember_exchange(db: sqlite_utils.Database, exchange: Exchange) -> int:
     """Store the exchange as a memory item right away (milliseconds, no model needed): keyword
     search finds it at once; its vector is added later by ``MemoryStore.backfill``."""
     apply_migrations(db, "memory", MIGRATIONS)
-    item = exchange_item(exchange)
     with db.conn:
-        cursor = db.conn.execute(
-            "INSERT INTO memory_items (kind, text, key_text, source, session_id, message_id, position, speaker, "
-            "created_at, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [item.kind, item.text, item.key_text, item.source, item.session_id, item.message_id,
-             json.dumps(item.position), item.speaker, exchange.occurred_at, item.occurred_at],
-        )
-    return int(cursor.lastrowid)
+        return insert_item(db, exchange_item(exchange), exchange.occurred_at)
 
 
 class MemoryWriter:

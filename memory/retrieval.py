@@ -74,15 +74,15 @@ def search(store: MemoryStore, query: str, options: SearchOptions | None = None,
 
     dense: list[tuple[int, float]] = []
     lexical: list[tuple[int, float]] = []
-    query_vector = store.embedder.encode([query])[0]
-    if options.mode in ("hybrid", "dense"):
+    query_vector = store.embedder.encode([query])[0] if options.mode != "lexical" else None
+    if query_vector is not None:
         dense = store.dense(query_vector, pool, options.filters)
     if options.mode in ("hybrid", "lexical"):
         lexical = store.lexical(words, pool, options.filters)
     windowed_hits: list[tuple[int, float]] = []
     for time_range in ranges:  # also look inside the named time windows, by meaning and by words
         windowed = replace(options.filters, since=time_range.start.isoformat(), until=time_range.end.isoformat())
-        if options.mode != "lexical":
+        if query_vector is not None:
             windowed_hits += store.dense(query_vector, options.k * 4, windowed)
         if options.mode != "dense":
             lexical += [h for h in store.lexical(words, pool, windowed) if h not in lexical]

@@ -130,6 +130,22 @@ ITEM_COLUMNS = (
 )
 
 
+def insert_item(db: sqlite_utils.Database, item: NewItem, created_at: str, vector: np.ndarray | None = None,
+                duplicate_of: int | None = None) -> int:
+    """Insert one row (in the caller's transaction, if any); without ``vector`` it waits for
+    ``MemoryStore.backfill``. Returns its id."""
+    embedding = vector.astype(np.float32).tobytes() if vector is not None else None
+    cursor = db.conn.execute(
+        "INSERT INTO memory_items (kind, text, key_text, source, session_id, document_id, message_id, "
+        "position, speaker, external_id, created_at, occurred_at, tokens, duplicate_of, embedding) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [item.kind, item.text, item.key_text, item.source, item.session_id, item.document_id,
+         item.message_id, json.dumps(item.position), item.speaker, item.external_id, created_at,
+         item.occurred_at, item.tokens, duplicate_of, embedding],
+    )
+    return int(cursor.lastrowid)
+
+
 def _item(row: Sequence[Any]) -> MemoryItem:
     values = list(row)
     values[7] = json.loads(values[7] or "{}")
@@ -303,18 +319,8 @@ class MemoryStore:
 
         created = now or utc_now()
         links = duplicate_of or [None] * len(items)
-        ids = []
-        for item, vector, link in zip(items, vectors, links, strict=True):
-            cursor = self.db.conn.execute(
-                "INSERT INTO memory_items (kind, text, key_text, source, session_id, document_id, message_id, "
-                "position, speaker, external_id, created_at, occurred_at, tokens, duplicate_of, embedding) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [item.kind, item.text, item.key_text, item.source, item.session_id, item.document_id,
-                 item.message_id, json.dumps(item.position), item.speaker, item.external_id, created,
-                 item.occurred_at, item.tokens, link, vector.astype(np.float32).tobytes()],
-            )
-            ids.append(int(cursor.lastrowid))
-        return ids
+        return [insert_item(self.db, item, created, vector, link)
+                for item, vector, link in zip(items, vectors, links, strict=True)]
 
     def add(self, items: Sequence[NewItem], dedupe_threshold: float | None = None) -> list[int]:
         """Embed, store and index ``items`` in one transaction. With ``dedupe_threshold``, an item
