@@ -16,6 +16,9 @@ from memory.db import open_database
 
 if TYPE_CHECKING:
     from memory.chat_memory import MemoryWriter
+    from memory.graph.context import FactLine
+    from memory.graph.graph import KnowledgeGraph
+    from memory.graph.pipeline import Extractor
     from memory.store import MemoryStore
 
 
@@ -34,6 +37,8 @@ class Assistant:
         self._memory: MemoryStore | None = None
         self._memory_lock = threading.Lock()
         self._writer: MemoryWriter | None = None
+        self._knowledge: KnowledgeGraph | None = None
+        self._extractor: Extractor | None = None
 
     def load_model(self) -> ModelInfo:
         """Load the configured model once (slow: seconds); later calls return at once."""
@@ -61,7 +66,8 @@ class Assistant:
         """The chat loop; loads the model on first use."""
         if self._chat is None:
             remember = self._remember if self.settings.remember_chats else None
-            self._chat = ChatEngine(self.backend, self.sessions, self.settings, on_answer=remember)
+            self._chat = ChatEngine(self.backend, self.sessions, self.settings, on_answer=remember,
+                                    facts=self.facts_for if self.settings.graph_facts_in_prompt else None)
         return self._chat
 
     @property
@@ -82,8 +88,50 @@ class Assistant:
         if self._writer is None:
             from memory.chat_memory import MemoryWriter
 
-            self._writer = MemoryWriter(lambda: self.memory)
+            self._writer = MemoryWriter(lambda: self.memory, before=self.extract_knowledge)
         return self._writer
+
+    @property
+    def knowledge(self) -> KnowledgeGraph:
+        """The knowledge graph (SQLite only: cheap to open; shares memory's connection and lock)."""
+        with self._memory_lock:
+            if self._knowledge is None:
+                from memory.graph.graph import KnowledgeGraph
+
+                if self._memory is not None:
+                    self._knowledge = KnowledgeGraph(self._memory.db, self._memory.lock)
+                else:
+                    self._knowledge = KnowledgeGraph(open_database(self.settings.data_dir))
+            return self._knowledge
+
+    @property
+    def extractor(self) -> Extractor | None:
+        """The configured knowledge extractor (None when ``graph_extractor`` is off)."""
+        if self._extractor is None and self.settings.graph_extractor != "off":
+            from memory.graph.extract import LlmExtractor, SpacyExtractor
+
+            if self.settings.graph_extractor == "llm":
+                self._extractor = LlmExtractor(self.backend)
+            else:
+                self._extractor = SpacyExtractor()
+        return self._extractor
+
+    def extract_knowledge(self, progress=None, cancel=None) -> int:  # noqa: ANN001
+        """Fill the graph from memory items not yet processed; returns how many were."""
+        from memory.graph.pipeline import process_pending
+
+        extractor = self.extractor
+        if extractor is None:
+            return 0
+        return process_pending(self.knowledge, extractor, progress=progress, cancel=cancel)
+
+    def facts_for(self, message: str, window: list[str]) -> list[FactLine]:
+        """Knowledge-graph facts about the entities the message and recent turns name."""
+        from memory.graph.context import facts_for_prompt, has_graph
+
+        if not has_graph(self.db):
+            return []
+        return facts_for_prompt(self.knowledge, message, window, limit=self.settings.graph_facts_in_prompt)
 
     def _remember(self, session_id: str, user_text: str, answer: Message) -> None:
         """Store a finished exchange in long-term memory (a quick insert); when memory is open,
@@ -94,13 +142,16 @@ class Assistant:
         turn = sum(1 for m in self.sessions.messages(session_id) if m.role == "assistant") - 1
         exchange = Exchange(session_id, session.name, user_text, answer.content, answer.created_at, answer.id, turn)
         remember_exchange(self.db, exchange)
-        if self._memory is not None:
+        if self._memory is not None or self._writer is not None:
             self.memory_writer.submit()
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._knowledge is not None and (self._memory is None or self._knowledge.db is not self._memory.db):
+            self._knowledge.db.conn.close()
+        self._knowledge = None
         if self._memory is not None:
             try:
                 self._memory.save_index()

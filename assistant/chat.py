@@ -11,16 +11,34 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from assistant.backends import generation_params
 from assistant.backends.base import Backend, ChatMessage
 from assistant.config import Settings
-from assistant.errors import MemchatError
+from assistant.errors import MemchatError, PromptTooLongError
 from assistant.prompt import PromptPlan, build_prompt
 from assistant.sessions import Message, SessionStore
 
 HISTORY_STATUSES = ("complete", "interrupted")
+WINDOW_FOR_ENTITIES = 4  # recent turns whose entities also bring their facts
+FactsProvider = Callable[[str, list[str]], list[Any]]  # (message, recent turns) -> FactLine-like
+
+
+@dataclass
+class PromptContext:
+    """What memchat added to the prompt besides the conversation, and what it could not add."""
+
+    facts: list[Any] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def system_text(self, system_prompt: str) -> str:
+        if not self.facts:
+            return system_prompt
+        lines = "\n".join(f"- {fact.text}" for fact in self.facts)
+        return (f"{system_prompt}\n\nWhat you know about the people and things in this conversation "
+                f"(cite the [id] of a fact you use):\n{lines}")
 
 
 @dataclass
@@ -39,8 +57,9 @@ class Reply:
     """A streaming answer. Iterate for chunks; afterwards ``text``, ``stats`` and ``message`` are set."""
 
     def __init__(self, engine: ChatEngine, session_id: str, user_text: str, plan: PromptPlan,
-                 cancel: threading.Event):
+                 cancel: threading.Event, context: PromptContext | None = None):
         self._engine = engine
+        self.context = context or PromptContext()
         self.session_id = session_id
         self.user_text = user_text
         self.plan = plan
@@ -106,6 +125,8 @@ class Reply:
                 "total_s": stats.total_s,
                 "dropped_turns": stats.dropped_turns,
                 "backend": engine.backend.info.backend,
+                "facts": [{"text": f.text, "ref": f.ref, "items": list(f.item_ids)} for f in self.context.facts],
+                "context_warnings": self.context.warnings,
             },
         )
         if engine.on_answer is not None and status != "error" and text.strip():
@@ -121,12 +142,15 @@ class ChatEngine:
         sessions: SessionStore,
         settings: Settings,
         on_answer: Callable[[str, str, Message], None] | None = None,
+        facts: FactsProvider | None = None,
     ):
-        """``on_answer(session_id, user_text, answer)`` runs after each stored answer (e.g. to remember it)."""
+        """``on_answer(session_id, user_text, answer)`` runs after each stored answer (e.g. to remember it);
+        ``facts(message, recent_turns)`` gives knowledge-graph facts for the prompt."""
         self.backend = backend
         self.sessions = sessions
         self.settings = settings
         self.on_answer = on_answer
+        self.facts = facts
 
     def history(self, session_id: str) -> list[ChatMessage]:
         """The session's past turns as chat messages (failed answers left out)."""
@@ -141,14 +165,29 @@ class ChatEngine:
         if not user_text.strip():
             raise MemchatError("nothing to send: the message is empty")
         self.sessions.get(session_id)
-        plan = build_prompt(
-            self.backend,
-            self.settings.system_prompt,
-            self.history(session_id),
-            user_text,
-            self.settings.max_new_tokens,
-        )
+        history = self.history(session_id)
+        context = self._context(user_text, history)
+        try:
+            plan = build_prompt(self.backend, context.system_text(self.settings.system_prompt), history, user_text,
+                                self.settings.max_new_tokens)
+        except PromptTooLongError:
+            if not context.facts:
+                raise
+            context = PromptContext(warnings=[*context.warnings, "facts left out: no room in the context"])
+            plan = build_prompt(self.backend, self.settings.system_prompt, history, user_text,
+                                self.settings.max_new_tokens)
         self.sessions.add_message(
             session_id, "user", user_text, tokens=self.backend.count_tokens(user_text), model=self.backend.info.model
         )
-        return Reply(self, session_id, user_text, plan, cancel or threading.Event())
+        return Reply(self, session_id, user_text, plan, cancel or threading.Event(), context)
+
+    def _context(self, user_text: str, history: list[ChatMessage]) -> PromptContext:
+        """Facts for the prompt; a failing lookup is reported, never fatal to the answer."""
+        context = PromptContext()
+        if self.facts is None:
+            return context
+        try:
+            context.facts = list(self.facts(user_text, [m["content"] for m in history[-WINDOW_FOR_ENTITIES:]]))
+        except Exception as exc:  # noqa: BLE001 - answer anyway, say what was missing
+            context.warnings.append(f"knowledge graph unavailable: {exc}")
+        return context

@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     remember_chats: bool = True
     """Store each finished exchange in long-term memory (searchable across sessions)."""
 
+    graph_extractor: Literal["spacy", "llm", "off"] = "spacy"
+    """How the knowledge graph is filled: ``spacy`` (offline, milliseconds per message),
+    ``llm`` (the chat model answers in JSON; slow, for capable models) or ``off``."""
+
+    graph_facts_in_prompt: int = Field(12, ge=0)
+    """Most knowledge-graph facts about the entities in play put into each prompt (0: none)."""
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -60,10 +60,12 @@ def remember_exchange(db: sqlite_utils.Database, exchange: Exchange) -> int:
 
 
 class MemoryWriter:
-    """A background thread that embeds new memories (``backfill``); the chat never waits on it."""
+    """A background thread that processes new memories (knowledge extraction with ``before``,
+    then embedding with ``backfill``); the chat never waits on it."""
 
-    def __init__(self, store_provider: Callable[[], MemoryStore]):
+    def __init__(self, store_provider: Callable[[], MemoryStore], before: Callable[[], object] | None = None):
         self._store_provider = store_provider
+        self._before = before
         self._queue: queue.Queue[bool | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="memchat-memory-writer", daemon=True)
         self._idle = threading.Event()
@@ -90,6 +92,8 @@ class MemoryWriter:
             try:
                 if request is None:
                     return
+                if self._before is not None:
+                    self._run_before()
                 self._store_provider().backfill(DUPLICATE_THRESHOLD)
             except Exception as exc:  # a memory write must never take the chat down
                 log.warning("could not embed new memories: %s", exc)
@@ -98,3 +102,10 @@ class MemoryWriter:
                 self._queue.task_done()
                 if self._queue.unfinished_tasks == 0:
                     self._idle.set()
+
+    def _run_before(self) -> None:
+        try:
+            self._before()  # type: ignore[misc]
+        except Exception as exc:  # extraction failing must not keep memories from being embedded
+            log.warning("could not extract knowledge from new memories: %s", exc)
+            self.errors.append(str(exc))

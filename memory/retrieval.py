@@ -1,5 +1,6 @@
-"""Hybrid retrieval: dense (FAISS) + lexical (FTS5/BM25), fused by reciprocal rank,
-boosted by time expressions and recency, diversified with MMR.
+"""Hybrid retrieval: dense (FAISS) + lexical (FTS5/BM25) + the items that mention an entity the
+question names (knowledge graph), fused by reciprocal rank, boosted by time expressions and
+recency, diversified with MMR.
 
 Dense search wins on paraphrase, BM25 when the question reuses the evidence's words; fusing
 both beats either. A date in the question ("last May", "two weeks ago", parsed by rules)
@@ -31,6 +32,8 @@ class SearchOptions:
     recency_half_life_days: float = 30.0
     time_boost: float = 0.5  # how much an item inside a date named in the question gains
     use_dates: bool = True
+    use_graph: bool = True  # items mentioning an entity the question names join the candidates
+    graph_weight: float = 0.5  # their rank list counts this much against dense and lexical (1.0)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Hit:
     lexical_score: float | None
     in_time_range: bool
     recency: float
+    graph_rank: int | None = None
 
     def as_dict(self) -> dict:
         item = self.item
@@ -54,7 +58,7 @@ class Hit:
             "position": item.position, "text": item.text, "score": round(self.score, 6),
             "dense": {"rank": self.dense_rank, "score": self.dense_score},
             "lexical": {"rank": self.lexical_rank, "score": self.lexical_score},
-            "in_time_range": self.in_time_range, "recency": round(self.recency, 4),
+            "in_time_range": self.in_time_range, "recency": round(self.recency, 4), "graph_rank": self.graph_rank,
         }
 
 
@@ -87,6 +91,15 @@ def search(store: MemoryStore, query: str, options: SearchOptions | None = None,
         if options.mode != "dense":
             lexical += [h for h in store.lexical(words, pool, windowed) if h not in lexical]
 
+    graph_hits: list[int] = []
+    if options.use_graph and options.mode == "hybrid":
+        from memory.graph.context import items_mentioning
+
+        with store.lock:
+            mentioned = items_mentioning(store.db, words, limit=pool)
+        allowed = store.ids_matching(options.filters, mentioned) if not options.filters.empty else set(mentioned)
+        graph_hits = [i for i in mentioned if i in allowed]
+
     fused: dict[int, float] = {}
     dense_rank = {item_id: rank for rank, (item_id, _) in enumerate(dense, start=1)}
     lexical_rank: dict[int, int] = {}
@@ -95,9 +108,11 @@ def search(store: MemoryStore, query: str, options: SearchOptions | None = None,
     window_rank: dict[int, int] = {}
     for rank, (item_id, _) in enumerate(sorted(windowed_hits, key=lambda h: -h[1]), start=1):
         window_rank.setdefault(item_id, rank)
-    for ranks in (dense_rank, lexical_rank, window_rank):
+    graph_rank = {item_id: rank for rank, item_id in enumerate(graph_hits, start=1)}
+    for ranks, weight in ((dense_rank, 1.0), (lexical_rank, 1.0), (window_rank, 1.0),
+                          (graph_rank, options.graph_weight)):
         for item_id, rank in ranks.items():
-            fused[item_id] = fused.get(item_id, 0.0) + 1.0 / (RRF_K + rank)
+            fused[item_id] = fused.get(item_id, 0.0) + weight / (RRF_K + rank)
     if not fused:
         return []
     items = store.get(list(fused))
@@ -113,7 +128,8 @@ def search(store: MemoryStore, query: str, options: SearchOptions | None = None,
         recency = math.exp(-age_days * math.log(2) / options.recency_half_life_days)
         score = base * (1 + options.time_boost * in_range) * (1 + options.recency_weight * recency)
         scored.append(Hit(item, score, dense_rank.get(item_id), dense_scores.get(item_id),
-                          lexical_rank.get(item_id), lexical_scores.get(item_id), in_range, recency))
+                          lexical_rank.get(item_id), lexical_scores.get(item_id), in_range, recency,
+                          graph_rank.get(item_id)))
     scored.sort(key=lambda h: -h.score)
     return _mmr(store, scored[:pool], options.k, options.mmr_lambda)
 

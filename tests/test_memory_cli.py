@@ -90,7 +90,8 @@ def test_chat_turns_become_searchable_memory_across_sessions(isolated_env: Path)
     assert hits[0]["dense"]["rank"] is not None  # embedded when memory was opened
 
 
-def test_sigkill_mid_ingest_leaves_the_store_consistent(isolated_env: Path) -> None:
+def test_sigkill_mid_ingest_leaves_the_store_consistent(isolated_env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MEMCHAT_GRAPH_EXTRACTOR", "off")  # about the store; the graph of 8,000 paragraphs is slow
     small = isolated_env / "small.txt"
     small.write_text("The orchard keeper grows forty kinds of apples.")
     assert run("load", str(small)).returncode == 0

@@ -31,6 +31,9 @@ class GenerationParams:
     max_new_tokens: int = 512
     repetition_penalty: float = 1.1
     seed: int | None = None
+    # constrain the answer to JSON of this schema where the backend can (llama.cpp grammar,
+    # OpenAI-compatible response_format); others generate freely and the caller validates
+    json_schema: str | None = None
 
 
 @dataclass(frozen=True)

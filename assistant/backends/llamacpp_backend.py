@@ -95,6 +95,7 @@ class LlamaCppBackend(Backend):
         self._stop: list[str] = []
         self._info: ModelInfo | None = None
         self._lock = threading.Lock()
+        self._grammars: dict[str, object] = {}
 
     def load(self) -> ModelInfo:
         try:
@@ -166,6 +167,7 @@ class LlamaCppBackend(Backend):
                 repeat_penalty=params.repetition_penalty,
                 stop=self._stop or None,
                 stream=True,
+                grammar=self._grammar(params.json_schema),
             )
             try:
                 for chunk in chunks:
@@ -176,6 +178,16 @@ class LlamaCppBackend(Backend):
                         yield text
             finally:
                 chunks.close()
+
+    def _grammar(self, schema: str | None):  # noqa: ANN202 - llama_cpp.LlamaGrammar
+        """A grammar that only lets the model write JSON of ``schema`` (built once per schema)."""
+        if schema is None:
+            return None
+        if schema not in self._grammars:
+            from llama_cpp import LlamaGrammar
+
+            self._grammars[schema] = LlamaGrammar.from_json_schema(schema, verbose=False)
+        return self._grammars[schema]
 
     def _require(self):
         if self._llm is None:

@@ -120,6 +120,9 @@ class OpenAIBackend(Backend):
         }
         if params.seed is not None:
             payload["seed"] = params.seed
+        if params.json_schema is not None:
+            payload["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "answer", "schema": json.loads(params.json_schema)}}
         if params.repetition_penalty != 1.0 and "api.openai.com" not in self._base_url:
             # not in the OpenAI spec: vLLM reads the first, llama.cpp servers the second
             payload["repetition_penalty"] = params.repetition_penalty

@@ -66,10 +66,11 @@ def _register() -> None:
     from assistant.cli.ask import ask
     from assistant.cli.chat_app import chat
     from assistant.cli.config_cmd import config
+    from assistant.cli.kg_cmd import kg_group
     from assistant.cli.memory_cmd import docs, forget, import_, load, memory_group, search
     from assistant.cli.sessions_cmd import sessions
 
-    for command in (ask, chat, config, sessions, load, import_, search, forget, docs, memory_group):
+    for command in (ask, chat, config, sessions, load, import_, search, forget, docs, memory_group, kg_group):
         cli.add_command(command)
 
 

@@ -66,12 +66,26 @@ def load(obj: CliContext, paths: tuple[Path, ...]) -> None:
             except KeyboardInterrupt:
                 stderr.print("Interrupted: the document being loaded was left out; run the same command to resume.")
                 sys.exit(130)
+            _extract_knowledge(assistant, bar)
         click.echo(
             f"{counts['loaded']} loaded, {counts['replaced']} replaced, {counts['unchanged']} unchanged, "
             f"{counts['skipped']} skipped."
         )
         if counts["skipped"] and not (counts["loaded"] or counts["replaced"] or counts["unchanged"]):
             sys.exit(1)
+
+
+def _extract_knowledge(assistant, bar: Progress) -> None:  # noqa: ANN001 - Assistant
+    """Fill the knowledge graph from what was just stored (Ctrl-C leaves the rest for later)."""
+    if assistant.settings.graph_extractor == "off":
+        return
+    task = bar.add_task("knowledge graph", total=None, chunks=0, rate=0.0)
+    try:
+        assistant.extract_knowledge(progress=lambda done, total: bar.update(task, completed=done, total=total,
+                                                                             chunks=done))
+    except KeyboardInterrupt:
+        stderr.print("Knowledge extraction interrupted; it resumes with the next `memchat kg` command.")
+        sys.exit(130)
 
 
 @click.command("import")
@@ -96,6 +110,7 @@ def import_(obj: CliContext, file: Path) -> None:
                 bar.update(task, completed=done, total=total)
 
             result = import_transcript(store, file, on_progress)
+            _extract_knowledge(assistant, bar)
         click.echo(f"Imported {result.imported} turns ({result.skipped_existing} already there).")
 
 
