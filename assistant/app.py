@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -10,16 +12,20 @@ from assistant.backends import Backend, ModelInfo, create_backend
 from assistant.chat import ChatEngine
 from assistant.config import Settings, load_settings
 from assistant.errors import BackendError
+from assistant.prompt import Memory
+from assistant.summaries import summary_due
 from assistant.sessions import SessionStore
 from assistant.sessions import Message
 from memory.db import open_database
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from memory.chat_memory import MemoryWriter
     from memory.graph.context import FactLine
     from memory.graph.graph import KnowledgeGraph
     from memory.graph.pipeline import Extractor
-    from memory.store import MemoryStore
+    from memory.store import MemoryItem, MemoryStore
 
 
 class Assistant:
@@ -39,6 +45,8 @@ class Assistant:
         self._writer: MemoryWriter | None = None
         self._knowledge: KnowledgeGraph | None = None
         self._extractor: Extractor | None = None
+        self._background: ThreadPoolExecutor | None = None
+        self._remember_chats = settings.remember_chats
 
     def load_model(self) -> ModelInfo:
         """Load the configured model once (slow: seconds); later calls return at once."""
@@ -66,8 +74,10 @@ class Assistant:
         """The chat loop; loads the model on first use."""
         if self._chat is None:
             remember = self._remember if self.settings.remember_chats else None
-            self._chat = ChatEngine(self.backend, self.sessions, self.settings, on_answer=remember,
-                                    facts=self.facts_for if self.settings.graph_facts_in_prompt else None)
+            self._chat = ChatEngine(self.backend, self.sessions, self.settings, on_answer=self._after_answer,
+                                    facts=self.facts_for if self.settings.graph_facts_in_prompt else None,
+                                    memories=self.memories_for if self.settings.memories_in_prompt else None)
+            self._remember_chats = remember is not None
         return self._chat
 
     @property
@@ -76,7 +86,7 @@ class Assistant:
         with self._memory_lock:
             if self._memory is None:
                 from memory.embeddings import Embedder
-                from memory.store import MemoryStore
+                from memory.store import MemoryItem, MemoryStore
 
                 embedder = Embedder(self.settings.embedding_model, device=self.settings.device)
                 # its own connection: memory transactions can be long and run in other threads
@@ -98,11 +108,18 @@ class Assistant:
             if self._knowledge is None:
                 from memory.graph.graph import KnowledgeGraph
 
+                confirm = self._confirm_same if self.settings.graph_extractor == "llm" else None
                 if self._memory is not None:
-                    self._knowledge = KnowledgeGraph(self._memory.db, self._memory.lock)
+                    self._knowledge = KnowledgeGraph(self._memory.db, self._memory.lock, confirm=confirm)
                 else:
-                    self._knowledge = KnowledgeGraph(open_database(self.settings.data_dir))
+                    self._knowledge = KnowledgeGraph(open_database(self.settings.data_dir), confirm=confirm)
             return self._knowledge
+
+    def _confirm_same(self, a: str, b: str) -> bool:
+        """With the LLM extractor, the model also confirms fuzzy entity matches."""
+        from memory.graph.llm_extractor import confirm_same
+
+        return confirm_same(self.backend)(a, b)
 
     @property
     def extractor(self) -> Extractor | None:
@@ -133,19 +150,57 @@ class Assistant:
             return []
         return facts_for_prompt(self.knowledge, message, window, limit=self.settings.graph_facts_in_prompt)
 
+    def memories_for(self, query: str, session_id: str) -> list[Memory]:
+        """Memories for the prompt: hybrid search over every session and document (loads the
+        embedding model on first use)."""
+        from memory.retrieval import SearchOptions, search
+
+        store = self.memory
+        if not store.count():
+            return []
+        hits = search(store, query, SearchOptions(k=self.settings.memories_in_prompt))
+        return [memory_for_prompt(hit.item, hit.score) for hit in hits]
+
+    def _after_answer(self, session_id: str, user_text: str, answer: Message) -> None:
+        if self._remember_chats:
+            self._remember(session_id, user_text, answer)
+        window_start = answer.meta.get("context", {}).get("window_start", 0)
+        if self.settings.summarize_history and summary_due(self.sessions, session_id, window_start):
+            self.background.submit(self.update_summary, session_id, window_start)
+
+    @property
+    def background(self) -> ThreadPoolExecutor:
+        """One worker for model jobs that follow an answer (the rolling summary)."""
+        if self._background is None:
+            self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memchat-background")
+        return self._background
+
+    def update_summary(self, session_id: str, window_start: int) -> bool:
+        """Fold the turns that left the window into the session's rolling summary (model call)."""
+        from assistant.summaries import update_summary
+
+        try:
+            return update_summary(self.backend, self.sessions, session_id, window_start)
+        except Exception as exc:  # noqa: BLE001 - a summary failing must not disturb the chat
+            log.warning("could not update the summary of session %s: %s", session_id, exc)
+            return False
+
     def _remember(self, session_id: str, user_text: str, answer: Message) -> None:
         """Store a finished exchange in long-term memory (a quick insert); when memory is open,
         its embedding is computed in the background, otherwise the next time memory opens."""
         from memory.chat_memory import Exchange, remember_exchange
 
         session = self.sessions.get(session_id)
-        turn = sum(1 for m in self.sessions.messages(session_id) if m.role == "assistant") - 1
+        turn = self.sessions.message_count(session_id, role="assistant") - 1
         exchange = Exchange(session_id, session.name, user_text, answer.content, answer.created_at, answer.id, turn)
         remember_exchange(self.db, exchange)
         if self._memory is not None or self._writer is not None:
             self.memory_writer.submit()
 
     def close(self) -> None:
+        if self._background is not None:
+            self._background.shutdown(wait=True)
+            self._background = None
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -179,3 +234,15 @@ class Assistant:
 def open_assistant(settings: Settings | None = None, **overrides: object) -> Assistant:
     """An Assistant for ``settings`` (default: config file + env + ``overrides``)."""
     return Assistant(settings or load_settings(**overrides))
+
+
+def memory_for_prompt(item: MemoryItem, score: float) -> Memory:
+    """A retrieved item as the prompt shows it: its id, where and when it is from, its text."""
+    from pathlib import Path
+
+    if item.kind == "document":
+        page = item.position.get("page")
+        label = Path(item.source).name + (f" p.{page}" if page else "")
+    else:
+        label = f"{item.kind} {item.occurred_at[:10]}"
+    return Memory(f"m{item.id}", item.id, item.text, label, score, item.session_id, item.message_id)

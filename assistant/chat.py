@@ -1,44 +1,36 @@
-"""The chat loop: store the user's message, build the prompt, stream and store the answer.
+"""The chat loop: store the user's message, assemble the prompt, stream and store the answer.
 
 ``ChatEngine.send`` returns a ``Reply``: iterate it for text chunks as they are generated.
 The user's message is stored before generation starts and the answer when it ends, as
-``complete``, ``interrupted`` (cancelled or Ctrl-C, keeping what was said) or ``error``;
-a prompt that cannot fit raises before anything is stored.
+``complete``, ``interrupted`` (cancelled or Ctrl-C, keeping what was said) or ``error``.
+Each answer records what its prompt held (``meta["context"]``: sections, token shares,
+memories, facts, window turns, warnings) and which of its sources it cited.
+Retrieval or graph lookups that fail are reported in the answer's warnings; the answer
+still comes.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from assistant.backends import generation_params
 from assistant.backends.base import Backend, ChatMessage
 from assistant.config import Settings
-from assistant.errors import MemchatError, PromptTooLongError
-from assistant.prompt import PromptPlan, build_prompt
+from assistant.errors import MemchatError
+from assistant.prompt import ContextInputs, Fact, Memory, PromptPlan, Summary, Turn, assemble
 from assistant.sessions import Message, SessionStore
 
 HISTORY_STATUSES = ("complete", "interrupted")
 WINDOW_FOR_ENTITIES = 4  # recent turns whose entities also bring their facts
-FactsProvider = Callable[[str, list[str]], list[Any]]  # (message, recent turns) -> FactLine-like
+CITATION = re.compile(r"\[(m\d+)\]")
 
-
-@dataclass
-class PromptContext:
-    """What memchat added to the prompt besides the conversation, and what it could not add."""
-
-    facts: list[Any] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    def system_text(self, system_prompt: str) -> str:
-        if not self.facts:
-            return system_prompt
-        lines = "\n".join(f"- {fact.text}" for fact in self.facts)
-        return (f"{system_prompt}\n\nWhat you know about the people and things in this conversation "
-                f"(cite the [id] of a fact you use):\n{lines}")
+FactsProvider = Callable[[str, list[str]], Sequence[Any]]  # (message, recent turns) -> FactLine-like
+MemoriesProvider = Callable[[str, str], Sequence[Memory]]  # (message, session id) -> ranked memories
 
 
 @dataclass
@@ -53,13 +45,33 @@ class ReplyStats:
     dropped_turns: int = 0
 
 
+def cited(text: str, plan: PromptPlan) -> list[str]:
+    """The source ids the answer cites that really were in its prompt."""
+    return sorted(set(CITATION.findall(text)) & plan.refs, key=lambda ref: int(ref[1:]))
+
+
+def _content_words(text: str) -> set[str]:
+    from memory.store import STOPWORDS
+
+    return {w for w in re.findall(r"\w+", text.lower()) if len(w) > 2 and w not in STOPWORDS
+            and w not in ("user", "assistant")}
+
+
+def supported_by(answer: str, question: str, plan: PromptPlan) -> list[str]:
+    """Sources in the prompt whose words the answer repeats beyond the question's own: which
+    memories an answer drew on, even from a model too small to cite."""
+    words = _content_words(answer) - _content_words(question)
+    found = {item["ref"] for name in ("memories", "facts") for item in plan.sections[name].items
+             if words & _content_words(item["text"])}
+    return sorted(found, key=lambda ref: int(ref[1:]) if ref[1:].isdigit() else 0)
+
+
 class Reply:
     """A streaming answer. Iterate for chunks; afterwards ``text``, ``stats`` and ``message`` are set."""
 
     def __init__(self, engine: ChatEngine, session_id: str, user_text: str, plan: PromptPlan,
-                 cancel: threading.Event, context: PromptContext | None = None):
+                 cancel: threading.Event):
         self._engine = engine
-        self.context = context or PromptContext()
         self.session_id = session_id
         self.user_text = user_text
         self.plan = plan
@@ -69,6 +81,10 @@ class Reply:
         self.message: Message | None = None
         self.status = "pending"
         self._chunks = self._generate()
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.plan.warnings
 
     def __iter__(self) -> Iterator[str]:
         return self._chunks
@@ -125,8 +141,9 @@ class Reply:
                 "total_s": stats.total_s,
                 "dropped_turns": stats.dropped_turns,
                 "backend": engine.backend.info.backend,
-                "facts": [{"text": f.text, "ref": f.ref, "items": list(f.item_ids)} for f in self.context.facts],
-                "context_warnings": self.context.warnings,
+                "context": self.plan.explain(),
+                "cited": cited(text, self.plan),
+                "supported_by": supported_by(text, self.user_text, self.plan),
             },
         )
         if engine.on_answer is not None and status != "error" and text.strip():
@@ -143,14 +160,16 @@ class ChatEngine:
         settings: Settings,
         on_answer: Callable[[str, str, Message], None] | None = None,
         facts: FactsProvider | None = None,
+        memories: MemoriesProvider | None = None,
     ):
         """``on_answer(session_id, user_text, answer)`` runs after each stored answer (e.g. to remember it);
-        ``facts(message, recent_turns)`` gives knowledge-graph facts for the prompt."""
+        ``facts`` and ``memories`` supply knowledge-graph facts and retrieved memories for the prompt."""
         self.backend = backend
         self.sessions = sessions
         self.settings = settings
         self.on_answer = on_answer
         self.facts = facts
+        self.memories = memories
 
     def history(self, session_id: str) -> list[ChatMessage]:
         """The session's past turns as chat messages (failed answers left out)."""
@@ -160,34 +179,52 @@ class ChatEngine:
             if m.status in HISTORY_STATUSES and m.role in ("user", "assistant") and m.content
         ]
 
+    def turns(self, session_id: str) -> tuple[list[Turn], int]:
+        """The recent turns that could fit the window (never the whole of a long session), and
+        how many messages the session has."""
+        limit = max(self.backend.info.context_length // 4, 64)
+        tail = self.sessions.tail(session_id, limit)
+        total = tail[-1][0] + 1 if tail else self.sessions.message_count(session_id)
+        turns = [Turn(index, m.id, m.role, m.content, m.tokens) for index, m in tail
+                 if m.status in HISTORY_STATUSES and m.role in ("user", "assistant") and m.content]
+        return turns, total
+
+    def plan(self, session_id: str, user_text: str) -> PromptPlan:
+        """The prompt for ``user_text`` in the session, with the account of what went in."""
+        turns, total = self.turns(session_id)
+        warnings: list[str] = []
+        facts: list[Fact] = []
+        memories: list[Memory] = []
+        if self.facts is not None:
+            recent = [t.content for t in turns[-WINDOW_FOR_ENTITIES:]]
+            found = _safely("knowledge graph", lambda: self.facts(user_text, recent), warnings)
+            facts = [Fact(f.text, f.ref, tuple(f.item_ids)) for f in found]
+        if self.memories is not None:
+            memories = list(_safely("memory search", lambda: self.memories(user_text, session_id), warnings))
+        stored = self.sessions.summary(session_id)
+        summary = Summary(stored.text, stored.covers_until) if stored else None
+        inputs = ContextInputs(self.settings.system_prompt, user_text, turns, total, memories, facts, summary,
+                               session_id)
+        plan = assemble(self.backend, inputs, self.settings.max_new_tokens)
+        plan.warnings[:0] = warnings
+        return plan
+
     def send(self, session_id: str, user_text: str, cancel: threading.Event | None = None) -> Reply:
         """Store ``user_text`` in the session and return the streaming answer to it."""
         if not user_text.strip():
             raise MemchatError("nothing to send: the message is empty")
         self.sessions.get(session_id)
-        history = self.history(session_id)
-        context = self._context(user_text, history)
-        try:
-            plan = build_prompt(self.backend, context.system_text(self.settings.system_prompt), history, user_text,
-                                self.settings.max_new_tokens)
-        except PromptTooLongError:
-            if not context.facts:
-                raise
-            context = PromptContext(warnings=[*context.warnings, "facts left out: no room in the context"])
-            plan = build_prompt(self.backend, self.settings.system_prompt, history, user_text,
-                                self.settings.max_new_tokens)
+        plan = self.plan(session_id, user_text)
         self.sessions.add_message(
             session_id, "user", user_text, tokens=self.backend.count_tokens(user_text), model=self.backend.info.model
         )
-        return Reply(self, session_id, user_text, plan, cancel or threading.Event(), context)
+        return Reply(self, session_id, user_text, plan, cancel or threading.Event())
 
-    def _context(self, user_text: str, history: list[ChatMessage]) -> PromptContext:
-        """Facts for the prompt; a failing lookup is reported, never fatal to the answer."""
-        context = PromptContext()
-        if self.facts is None:
-            return context
-        try:
-            context.facts = list(self.facts(user_text, [m["content"] for m in history[-WINDOW_FOR_ENTITIES:]]))
-        except Exception as exc:  # noqa: BLE001 - answer anyway, say what was missing
-            context.warnings.append(f"knowledge graph unavailable: {exc}")
-        return context
+
+def _safely(what: str, lookup: Callable[[], Sequence[Any]], warnings: list[str]) -> Sequence[Any]:
+    """Run a context lookup; when it fails, say so and go on without it."""
+    try:
+        return lookup()
+    except Exception as exc:  # noqa: BLE001 - answer anyway, say what was missing
+        warnings.append(f"{what} unavailable: {exc}")
+        return []

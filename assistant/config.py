@@ -111,6 +111,28 @@ class Settings(BaseSettings):
     graph_facts_in_prompt: int = Field(12, ge=0)
     """Most knowledge-graph facts about the entities in play put into each prompt (0: none)."""
 
+    memories_in_prompt: int = Field(8, ge=0)
+    """Most retrieved memories (past turns, document passages) offered to each prompt (0: none);
+    fewer go in when the token budget is short."""
+
+    summarize_history: bool = True
+    """Keep a rolling summary of each session's turns that left the window (written by the
+    model in the background) and put it in the prompt."""
+
+    prefix_cache: bool = True
+    """Reuse the key/value cache of the prompt's unchanged beginning from one turn to the next."""
+
+    rope_scaling: Literal["none", "linear", "yarn"] = "none"
+    """Stretch the model's context beyond what it was trained on (with ``rope_factor`` and a
+    larger ``context_length``); YaRN degrades least."""
+
+    rope_factor: float = Field(1.0, ge=1.0, le=64.0)
+    """How many times the trained context ``rope_scaling`` stretches to."""
+
+    kv_cache_type: Literal["auto", "f16", "q8_0", "q4_0"] = "auto"
+    """Key/value cache precision: q8_0 halves its memory for very long prompts (llama.cpp on any
+    device; transformers on CUDA needs the optimum-quanto package)."""
+
     @classmethod
     def settings_customise_sources(
         cls,

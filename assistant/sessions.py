@@ -45,7 +45,14 @@ def _create_tables(db: sqlite_utils.Database) -> None:
     db["messages"].create_index(["session_id", "id"])
 
 
-MIGRATIONS = [_create_tables]
+def _add_summaries(db: sqlite_utils.Database) -> None:
+    db["session_summaries"].create(
+        {"session_id": str, "text": str, "covers_until": int, "updated_at": str, "model": str},
+        pk="session_id", not_null={"session_id", "text", "covers_until", "updated_at"},
+    )
+
+
+MIGRATIONS = [_create_tables, _add_summaries]
 
 MESSAGE_STATUSES = ("complete", "interrupted", "error")
 
@@ -58,6 +65,16 @@ class Session:
     updated_at: str
     model: str | None
     message_count: int = 0
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """What the model wrote about the session's turns up to ``covers_until`` (a session index)."""
+
+    session_id: str
+    text: str
+    covers_until: int
+    updated_at: str
 
 
 @dataclass(frozen=True)
@@ -147,6 +164,7 @@ class SessionStore:
         session = self.get(key)
         with self.db.conn:
             self.db.execute("DELETE FROM messages WHERE session_id = ?", [session.id])
+            self.db.execute("DELETE FROM session_summaries WHERE session_id = ?", [session.id])
             self.db.execute("DELETE FROM sessions WHERE id = ?", [session.id])
         return session
 
@@ -191,6 +209,40 @@ class SessionStore:
     def messages(self, session_id: str) -> list[Message]:
         rows = self.db["messages"].rows_where("session_id = ?", [session_id], order_by="id")
         return [_message(row) for row in rows]
+
+    def message_count(self, session_id: str, role: str | None = None) -> int:
+        sql = "SELECT COUNT(*) FROM messages WHERE session_id = ?" + (" AND role = ?" if role else "")
+        return int(self.db.execute(sql, [session_id, *([role] if role else [])]).fetchone()[0])
+
+    def tail(self, session_id: str, limit: int) -> list[tuple[int, Message]]:
+        """The session's last ``limit`` messages with their index in the session, oldest first:
+        the window never needs the whole of a 10,000-turn session."""
+        total = self.message_count(session_id)
+        rows = self.db.execute(
+            "SELECT * FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?", [session_id, limit])
+        columns = [c[0] for c in rows.description]
+        messages = [_message(dict(zip(columns, row, strict=True))) for row in rows.fetchall()]
+        return [(total - position, m) for position, m in enumerate(messages, start=1)][::-1]
+
+    def range(self, session_id: str, start: int, end: int) -> list[Message]:
+        """Messages with session index in [start, end)."""
+        rows = self.db.execute("SELECT * FROM messages WHERE session_id = ? ORDER BY id LIMIT ? OFFSET ?",
+                               [session_id, max(end - start, 0), start])
+        columns = [c[0] for c in rows.description]
+        return [_message(dict(zip(columns, row, strict=True))) for row in rows.fetchall()]
+
+    def summary(self, session_id: str) -> SessionSummary | None:
+        row = self.db.execute("SELECT session_id, text, covers_until, updated_at FROM session_summaries "
+                              "WHERE session_id = ?", [session_id]).fetchone()
+        return SessionSummary(*row) if row else None
+
+    def save_summary(self, session_id: str, text: str, covers_until: int, model: str | None = None) -> None:
+        with self.db.conn:
+            self.db.execute(
+                "INSERT INTO session_summaries (session_id, text, covers_until, updated_at, model) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(session_id) DO UPDATE SET text = excluded.text, "
+                "covers_until = excluded.covers_until, updated_at = excluded.updated_at, model = excluded.model",
+                [session_id, text, covers_until, utc_now(), model])
 
 
 def _like_prefix(text: str) -> str:

@@ -93,6 +93,7 @@ class MemoryItem:
     occurred_at: str
     tokens: int | None
     duplicate_of: int | None
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class SearchFilters:
 
 ITEM_COLUMNS = (
     "m.id, m.kind, m.text, m.key_text, m.source, m.session_id, m.document_id, m.position, m.speaker, "
-    "m.external_id, m.created_at, m.occurred_at, m.tokens, m.duplicate_of"
+    "m.external_id, m.created_at, m.occurred_at, m.tokens, m.duplicate_of, m.message_id"
 )
 
 

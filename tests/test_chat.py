@@ -13,7 +13,7 @@ from assistant.backends.llamacpp_backend import LlamaCppBackend
 from assistant.backends.model_source import resolve_model
 from assistant.config import load_settings
 from assistant.errors import BackendError, MemchatError, PromptTooLongError
-from assistant.prompt import build_prompt, prompt_budget
+from assistant.prompt import ContextInputs, Turn, assemble, prompt_budget
 
 
 def test_an_exchange_is_stored_with_tokens_model_and_timings(assistant: Assistant) -> None:
@@ -62,7 +62,8 @@ def test_oldest_turns_are_dropped_to_fit_and_the_newest_kept(small_context_backe
     for turn in range(30):
         history.append({"role": "user", "content": f"Question {turn}: tell me about topic {turn} in detail."})
         history.append({"role": "assistant", "content": f"Answer {turn}: " + "blah " * 20})
-    plan = build_prompt(small_context_backend, "Be brief.", history, "Final question?", max_new_tokens=128)
+    turns = [Turn(i, i + 1, m["role"], m["content"]) for i, m in enumerate(history)]
+    plan = assemble(small_context_backend, ContextInputs("Be brief.", "Final question?", turns), max_new_tokens=128)
     assert plan.prompt_tokens <= plan.budget == prompt_budget(512, 128)
     assert plan.prompt_tokens == small_context_backend.count_prompt_tokens(plan.messages)
     assert 0 < plan.kept_history < len(history)
@@ -71,18 +72,34 @@ def test_oldest_turns_are_dropped_to_fit_and_the_newest_kept(small_context_backe
     assert plan.messages[1]["role"] == "user"  # starts on a whole round
     assert plan.messages[-2] == history[-1]  # the newest turn is there
     assert plan.messages[1:-1] == history[-plan.kept_history :]
+    assert plan.dropped_history == len(history) - plan.kept_history
 
 
-def test_a_prompt_longer_than_the_context_is_refused_and_nothing_is_stored(
+def test_a_message_longer_than_the_context_is_cut_visibly_and_stored_whole(
     isolated_env, small_context_backend: LlamaCppBackend
 ) -> None:
-    with Assistant(load_settings(max_new_tokens=64), backend=small_context_backend) as app:
+    with Assistant(load_settings(max_new_tokens=64, memories_in_prompt=0), backend=small_context_backend) as app:
         session = app.sessions.create()
         "".join(app.chat.send(session.id, "Hi"))
-        before = app.sessions.messages(session.id)
-        with pytest.raises(PromptTooLongError, match=r"512-token context.*shorten the message"):
-            app.chat.send(session.id, "word " * 2000)
-        assert app.sessions.messages(session.id) == before
+        enormous = "START " + "word " * 2000 + "END"
+        reply = app.chat.send(session.id, enormous)
+        "".join(reply)
+        sent = reply.plan.messages[-1]["content"]
+        assert reply.plan.message_cut and reply.plan.prompt_tokens <= reply.plan.budget
+        assert sent.startswith("START") and sent.endswith("END")  # its beginning and its end survive
+        assert "were cut here to fit the model's context" in sent
+        assert any("the message was cut" in w for w in reply.warnings)
+        assert app.sessions.messages(session.id)[-2].content == enormous  # what the user wrote is kept whole
+        assert reply.message.meta["context"]["message_cut"] is True
+
+
+def test_a_budget_smaller_than_the_system_prompt_keeps_the_message(small_context_backend) -> None:
+    inputs = ContextInputs("You are a careful assistant. " * 60, "What is 2 + 2?")
+    plan = assemble(small_context_backend, inputs, max_new_tokens=256)
+    assert plan.messages == [{"role": "user", "content": "What is 2 + 2?"}]
+    assert plan.warnings == ["the system prompt was left out: the budget is smaller than it"]
+    with pytest.raises(PromptTooLongError, match="40-token context leaves 24 tokens"):
+        assemble(small_context_backend, ContextInputs("Be brief.", "Hello there " * 10), 16, context_length=40)
 
 
 def test_an_empty_message_is_refused(assistant: Assistant) -> None:

@@ -82,10 +82,13 @@ def test_unwritable_data_dir_is_one_line(isolated_env: Path) -> None:
     assert_one_line_error(run("--data-dir", str(blocker / "sub"), "sessions", "list"), "cannot create data dir")
 
 
-def test_too_long_prompt_is_one_line_and_stores_nothing(isolated_env: Path) -> None:
-    result = run("--context-length", "512", "ask", stdin="word " * 3000)
-    assert_one_line_error(result, "shorten the message")
-    assert stored_sessions(isolated_env / "data") == []
+def test_too_long_prompt_is_cut_with_a_note_and_stored_whole(isolated_env: Path) -> None:
+    result = run("--context-length", "512", "--max-new-tokens", "8", "ask", stdin="word " * 3000)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("Note: the message was cut to fit: 3,000 tokens")
+    [(_, messages)] = stored_sessions(isolated_env / "data")
+    assert messages[0].content == ("word " * 3000).rstrip()  # the whole message is kept
+    assert messages[1].meta["context"]["message_cut"] is True
 
 
 def test_ctrl_c_stops_the_answer_and_keeps_it(isolated_env: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.backends.base import Backend, ChatMessage, GenerationParams, ModelInfo
+from assistant.backends.base import Backend, ChatMessage, GenerationParams, LongContext, ModelInfo
 from assistant.config import Settings
 from assistant.errors import ConfigError
 
@@ -47,12 +47,18 @@ def create_backend(settings: Settings) -> Backend:
     if name == "llamacpp":
         from assistant.backends.llamacpp_backend import LlamaCppBackend
 
-        return LlamaCppBackend(source, context_length=settings.context_length, threads=settings.threads)
+        return LlamaCppBackend(source, context_length=settings.context_length, threads=settings.threads,
+                               long_context=long_context(settings))
     from assistant.backends.transformers_backend import TransformersBackend
 
     return TransformersBackend(
-        source, device=settings.device, context_length=settings.context_length, threads=settings.threads
+        source, device=settings.device, context_length=settings.context_length, threads=settings.threads,
+        long_context=long_context(settings),
     )
+
+
+def long_context(settings: Settings) -> LongContext:
+    return LongContext(settings.prefix_cache, settings.rope_scaling, settings.rope_factor, settings.kv_cache_type)
 
 
 def generation_params(settings: Settings) -> GenerationParams:

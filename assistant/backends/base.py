@@ -37,6 +37,26 @@ class GenerationParams:
 
 
 @dataclass(frozen=True)
+class LongContext:
+    """Options for long prompts: key/value prefix reuse, RoPE scaling, KV cache precision."""
+
+    prefix_cache: bool = True
+    rope_scaling: str = "none"  # "none" | "linear" | "yarn"
+    rope_factor: float = 1.0
+    kv_cache_type: str = "auto"  # "auto" | "f16" | "q8_0" | "q4_0"
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading token ids two sequences share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """What a loaded backend tells the UI and the prompt builder."""
 
@@ -51,6 +71,7 @@ class Backend(ABC):
 
     name: str = "base"
     _info: ModelInfo | None = None  # set by ``load``
+    last_reused_tokens: int = 0  # prompt tokens the last generation took from the prefix cache
 
     @abstractmethod
     def load(self) -> ModelInfo:

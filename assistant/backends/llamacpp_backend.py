@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from assistant.backends.base import Backend, ChatMessage, GenerationParams, ModelInfo
+from assistant.backends.base import Backend, ChatMessage, GenerationParams, LongContext, ModelInfo, common_prefix
 from assistant.backends.model_source import ModelSource
 from assistant.backends.templating import plain_chat_prompt
 from assistant.errors import BackendError, ModelLoadError
@@ -77,17 +77,49 @@ def llama_supports_gpu() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
+def gguf_context_length(path: Path) -> int | None:
+    """The context length a GGUF model was trained with, read from its metadata."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(str(path))
+    for name, field in reader.fields.items():
+        if name.endswith(".context_length") and field.data:
+            return int(field.parts[field.data[0]][0])
+    return None
+
+
+KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # GGML type ids
+
+
+def llama_long_context_kwargs(options: LongContext, requested_context: int | None) -> dict:
+    """llama.cpp's settings for RoPE scaling and a quantized key/value cache."""
+    import llama_cpp
+
+    kwargs: dict = {}
+    if options.rope_scaling != "none" and options.rope_factor > 1:
+        kwargs["rope_scaling_type"] = (llama_cpp.LLAMA_ROPE_SCALING_TYPE_YARN if options.rope_scaling == "yarn"
+                                       else llama_cpp.LLAMA_ROPE_SCALING_TYPE_LINEAR)
+        kwargs["rope_freq_scale"] = 1.0 / options.rope_factor
+    if options.kv_cache_type in KV_TYPES:
+        kwargs["type_k"] = kwargs["type_v"] = KV_TYPES[options.kv_cache_type]
+        if options.kv_cache_type != "f16":
+            kwargs["flash_attn"] = True  # a quantized V cache needs flash attention in llama.cpp
+    return kwargs
+
+
 class LlamaCppBackend(Backend):
     """A GGUF model run in-process by llama.cpp."""
 
     name = "llamacpp"
 
-    def __init__(self, source: ModelSource, *, context_length: int | None = None, threads: int | None = None):
+    def __init__(self, source: ModelSource, *, context_length: int | None = None, threads: int | None = None,
+                 long_context: LongContext | None = None):
         if source.kind != "gguf":
             raise ModelLoadError(
                 f"the llamacpp backend needs a GGUF file, got {source.location}; use --backend transformers"
             )
         self._source = source
+        self._long = long_context or LongContext()
         self._requested_context = context_length
         self._threads = threads or os.cpu_count() or 1
         self._llm = None
@@ -96,6 +128,17 @@ class LlamaCppBackend(Backend):
         self._info: ModelInfo | None = None
         self._lock = threading.Lock()
         self._grammars: dict[str, object] = {}
+
+    def _context_to_request(self) -> int:
+        """The requested context; with RoPE scaling and none requested, the trained one stretched;
+        else 0 (llama.cpp's: the trained context)."""
+        if self._requested_context:
+            return self._requested_context
+        if self._long.rope_scaling != "none" and self._long.rope_factor > 1:
+            trained = gguf_context_length(self._source.path)
+            if trained:
+                return int(trained * self._long.rope_factor)
+        return 0
 
     def load(self) -> ModelInfo:
         try:
@@ -106,11 +149,12 @@ class LlamaCppBackend(Backend):
         try:
             llm = safe_llama(
                 model_path=self._source.location,
-                n_ctx=self._requested_context or 0,  # 0: the model's trained context
+                n_ctx=self._context_to_request(),
                 n_threads=self._threads,
                 n_threads_batch=self._threads,
                 n_gpu_layers=-1 if gpu else 0,
                 verbose=False,
+                **llama_long_context_kwargs(self._long, self._requested_context),
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(f"llama.cpp cannot load {self._source.location}: {exc}") from exc
@@ -159,6 +203,10 @@ class LlamaCppBackend(Backend):
         with self._lock:  # one generation at a time per loaded model
             if params.seed is not None:
                 llm.set_seed(params.seed)
+            if not self._long.prefix_cache:
+                llm.reset()  # evaluate the whole prompt again (for comparison; slower)
+            self.last_reused_tokens = common_prefix(list(llm.input_ids), llm.tokenize(prompt.encode("utf-8"),
+                                                                                       add_bos=False, special=True))
             chunks = llm.create_completion(
                 prompt,
                 max_tokens=min(params.max_new_tokens, room),

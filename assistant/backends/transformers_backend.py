@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from assistant.backends.base import Backend, ChatMessage, GenerationParams, ModelInfo
+from assistant.backends.base import Backend, ChatMessage, GenerationParams, LongContext, ModelInfo, common_prefix
 from assistant.backends.device import resolve_device
 from assistant.backends.model_source import ModelSource
 from assistant.backends.templating import plain_chat_prompt
@@ -30,6 +30,20 @@ def _context_length(config: Any) -> int:
     return DEFAULT_CONTEXT
 
 
+def apply_rope_scaling(config: Any, options: LongContext) -> None:
+    """Stretch the model's RoPE to ``rope_factor`` × its trained context (linear or YaRN)."""
+    if options.rope_scaling == "none" or options.rope_factor <= 1:
+        return
+    original = _context_length(config)
+    settings = {"rope_type": options.rope_scaling, "factor": options.rope_factor,
+                "original_max_position_embeddings": original}
+    if hasattr(config, "rope_parameters"):  # transformers 5
+        config.rope_parameters = {**(config.rope_parameters or {}), **settings}
+    else:
+        config.rope_scaling = settings
+    config.max_position_embeddings = int(original * options.rope_factor)
+
+
 class TransformersBackend(Backend):
     """A Hugging Face causal LM run with PyTorch."""
 
@@ -42,8 +56,12 @@ class TransformersBackend(Backend):
         device: str = "auto",
         context_length: int | None = None,
         threads: int | None = None,
+        long_context: LongContext | None = None,
     ):
         self._source = source
+        self._long = long_context or LongContext()
+        self._cache: Any = None  # the key/value cache of the last prompt (+ answer), for prefix reuse
+        self._cache_ids: list[int] = []
         self._device_request = device
         self._requested_context = context_length
         self._threads = threads
@@ -75,6 +93,8 @@ class TransformersBackend(Backend):
             config = AutoConfig.from_pretrained(where, **common)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot read the model config at {self._source.location}: {exc}") from exc
+        trained_context = _context_length(config)
+        apply_rope_scaling(config, self._long)
         architectures = list(getattr(config, "architectures", None) or [])
         if architectures and not any(a.endswith(CAUSAL_ARCHITECTURE_SUFFIXES) for a in architectures):
             raise self._not_causal(architectures)
@@ -83,7 +103,7 @@ class TransformersBackend(Backend):
             flash = importlib.util.find_spec("flash_attn") is not None
             model_kwargs["attn_implementation"] = "flash_attention_2" if flash else "sdpa"
         try:
-            model = AutoModelForCausalLM.from_pretrained(where, **common, **model_kwargs)
+            model = AutoModelForCausalLM.from_pretrained(where, config=config, **common, **model_kwargs)
         except ValueError as exc:
             raise self._not_causal(architectures or [type(config).__name__]) from exc
         except OSError as exc:
@@ -95,7 +115,11 @@ class TransformersBackend(Backend):
         model.to(device)
         model.eval()
         self._model, self._tokenizer = model, tokenizer
-        context = self._requested_context or _context_length(model.config)
+        if self._long.kv_cache_type in ("q8_0", "q4_0") and importlib.util.find_spec("optimum.quanto") is None:
+            raise ModelLoadError(f"kv_cache_type {self._long.kv_cache_type} with the transformers backend needs "
+                                 "the optimum-quanto package (`pip install optimum-quanto`), or use llama.cpp")
+        stretched = int(trained_context * self._long.rope_factor) if self._long.rope_scaling != "none" else None
+        context = self._requested_context or stretched or _context_length(model.config)
         self._info = ModelInfo(self.name, self._source.label, device, context)
         return self._info
 
@@ -155,14 +179,18 @@ class TransformersBackend(Backend):
         if sampling:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
         failure: list[BaseException] = []
+        ids = encoded["input_ids"][0].tolist()
 
         def run() -> None:
             try:
                 with torch.inference_mode():
                     if params.seed is not None:
                         torch.manual_seed(params.seed)
-                    model.generate(**kwargs)
+                    kwargs.update(self._cache_for(ids))
+                    output = model.generate(**kwargs)
+                    self._keep_cache(kwargs.get("past_key_values"), output[0].tolist())
             except BaseException as exc:  # surfaced to the caller below
+                self._cache, self._cache_ids = None, []
                 failure.append(exc)
                 streamer.end()
 
@@ -185,13 +213,40 @@ class TransformersBackend(Backend):
         if failure:
             raise BackendError(f"generation failed: {failure[0]}") from failure[0]
 
+    def _cache_for(self, ids: list[int]) -> dict[str, Any]:
+        """generate() arguments for the cache: the last one cut back to what this prompt shares
+        with it (its prefix is not computed again), or the kind of new cache the options ask for."""
+        from transformers import DynamicCache
+
+        self.last_reused_tokens = 0
+        if self._long.kv_cache_type in ("q8_0", "q4_0"):
+            bits = 8 if self._long.kv_cache_type == "q8_0" else 4
+            return {"cache_implementation": "quantized", "cache_config": {"backend": "quanto", "nbits": bits}}
+        if not self._long.prefix_cache:
+            return {}
+        cache = self._cache
+        shared = min(common_prefix(self._cache_ids, ids), len(ids) - 1)  # at least one token to compute
+        if isinstance(cache, DynamicCache) and shared > 0:
+            surplus = cache.get_seq_length() - shared
+            if surplus > 0:
+                cache.crop(-surplus)  # negative: remove this many (the form every version accepts)
+            self.last_reused_tokens = shared
+            return {"past_key_values": cache}
+        return {"past_key_values": DynamicCache(config=self._model.config)}
+
+    def _keep_cache(self, cache: Any, sequence: list[int]) -> None:
+        if cache is None or not self._long.prefix_cache:
+            self._cache, self._cache_ids = None, []
+            return
+        self._cache, self._cache_ids = cache, sequence[: cache.get_seq_length()]
+
     def _require(self):
         if self._model is None or self._tokenizer is None:
             raise BackendError("model not loaded yet")
         return self._model, self._tokenizer
 
     def close(self) -> None:
-        self._model = self._tokenizer = None
+        self._model = self._tokenizer = self._cache = None
 
 
 def _drain(streamer: Any, abandoned: threading.Event) -> None:

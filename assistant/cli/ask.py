@@ -35,8 +35,11 @@ def _session_name(prompt: str) -> str:
 @click.option("-c", "--continue", "continue_latest", is_flag=True, help="Continue the most recent session.")
 @click.option("-s", "--session", "session_key", default=None, help="Continue this session (id, id prefix or name).")
 @click.option("--stats", is_flag=True, help="Print tokens, time to first token and tokens/s to stderr.")
+@click.option("--explain", is_flag=True, help="After the answer, show what its prompt held (to stderr): "
+                                              "memories, facts, summary, window turns, token shares, citations.")
 @click.pass_obj
-def ask(obj: CliContext, prompt: tuple[str, ...], continue_latest: bool, session_key: str | None, stats: bool) -> None:
+def ask(obj: CliContext, prompt: tuple[str, ...], continue_latest: bool, session_key: str | None, stats: bool,
+        explain: bool) -> None:
     """Ask one question and stream the answer to stdout.
 
     The prompt is the arguments, or standard input when piped (or both). Each call starts
@@ -60,6 +63,8 @@ def ask(obj: CliContext, prompt: tuple[str, ...], continue_latest: bool, session
             if not assistant.sessions.messages(session.id):
                 assistant.sessions.delete(session.id)  # leave no empty session behind
             raise
+        for warning in reply.warnings:
+            click.echo(f"Note: {warning}", err=True)
         try:
             for chunk in reply:
                 click.echo(chunk, nl=False)
@@ -70,6 +75,10 @@ def ask(obj: CliContext, prompt: tuple[str, ...], continue_latest: bool, session
             click.echo(f"Interrupted: the partial answer is saved in session {session.id}.", err=True)
             sys.exit(EXIT_INTERRUPTED)
         click.echo()
+        if explain and reply.message is not None:
+            from assistant.explain import explain_lines
+
+            click.echo("\n".join(explain_lines(reply.message.meta)), err=True)
         if stats:
             s = reply.stats
             ttft = f"{s.time_to_first_token_s:.2f}s" if s.time_to_first_token_s is not None else "-"

@@ -121,7 +121,8 @@ def process_pending(graph: KnowledgeGraph, extractor: Extractor, *, batch_size: 
             for row, extraction, error in zip(rows, extractions, errors, strict=True):
                 item_id, _, _, _, occurred_at, source, key_text = row
                 exists = graph.db.execute("SELECT 1 FROM memory_items WHERE id = ?", [item_id]).fetchone()
-                if not exists:  # forgotten meanwhile
+                taken = graph.db.execute("SELECT 1 FROM kg_processed WHERE item_id = ?", [item_id]).fetchone()
+                if not exists or taken:  # forgotten meanwhile, or another worker got there first
                     continue
                 graph.add_extraction(StoredItem(item_id, source, occurred_at), extraction, extractor.name)
                 key = facts_key(extraction)

@@ -1,0 +1,36 @@
+"""``memchat summarize``: a summary of a loaded document, however long (hierarchical)."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+
+from assistant.cli.context import CliContext
+
+stderr = Console(stderr=True)
+
+
+@click.command("summarize")
+@click.argument("document")
+@click.pass_obj
+def summarize(obj: CliContext, document: str) -> None:
+    """Summarise a loaded DOCUMENT (path or id from `memchat docs list`).
+
+    Parts that fit the model's context are summarised, then the summaries, until one
+    summary covers the whole document. All of them are stored as searchable memories.
+    """
+    from assistant.doc_summary import summarize_document
+    from memory.documents import find_document
+
+    with obj.assistant() as assistant:
+        store = assistant.memory
+        found = find_document(store, document)
+        backend = assistant.backend
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} calls"),
+                      console=stderr, disable=not stderr.is_terminal) as bar:
+            task = bar.add_task(f"summarising {found.title or found.path}", total=None)
+            result = summarize_document(backend, store, found,
+                                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+        click.echo(result.text)
+        stderr.print(f"[dim]{result.calls} model calls, {result.levels} level(s); stored as memory m{result.item_id}[/]")

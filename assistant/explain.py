@@ -1,0 +1,46 @@
+"""Why an answer said what it did: the stored account of its prompt, as readable lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SECTION_ORDER = ("system", "summary", "facts", "memories", "window", "message")
+
+
+def explain_lines(meta: dict[str, Any], text_width: int = 70) -> list[str]:
+    """Lines for ``--explain`` (and the TUI's context panel) from an answer's ``meta``."""
+    context = meta.get("context")
+    if not context:
+        return ["No context was recorded for this answer."]
+    sections = context["sections"]
+    lines = [f"Prompt: {context['prompt_tokens']:,} of {context['budget']:,} tokens "
+             f"(context {context['context_length']:,})"]
+    for name in SECTION_ORDER:
+        section = sections.get(name, {"tokens": 0, "items": []})
+        tokens, items = section["tokens"], section["items"]
+        share = f"{tokens / max(context['prompt_tokens'], 1):>4.0%}"
+        detail = ""
+        if name == "window":
+            detail = (f"{context['kept_turns']} turns, from #{context['window_start'] + 1}; "
+                      f"{context['dropped_turns']} earlier ones left out") if items else "empty"
+        elif name == "summary" and items:
+            detail = f"covers turns 1–{items[0]['covers_until'] + 1}"
+        elif name in ("facts", "memories"):
+            detail = f"{len(items)} {name}" if items else "none"
+        lines.append(f"  {name:<9}{tokens:>7,} tok {share}  {detail}".rstrip())
+        if name == "facts":
+            lines += [f"      {item['text']}" for item in items]
+        if name == "memories":
+            for item in items:
+                excerpt = " ".join(item["text"].split())
+                if len(excerpt) > text_width:
+                    excerpt = excerpt[: text_width - 1] + "…"
+                lines.append(f"      [{item['ref']}] {item['label']} · score {item['score']:.3f} · {excerpt}")
+    cited = meta.get("cited") or []
+    lines.append(f"Cited by the model: {', '.join(cited) if cited else 'nothing'}")
+    supported = meta.get("supported_by") or []
+    if supported:
+        lines.append(f"Answer shares words with: {', '.join(supported)}")
+    for warning in context.get("warnings", []):
+        lines.append(f"Warning: {warning}")
+    return lines
