@@ -46,7 +46,6 @@ class Assistant:
         self._knowledge: KnowledgeGraph | None = None
         self._extractor: Extractor | None = None
         self._background: ThreadPoolExecutor | None = None
-        self._remember_chats = settings.remember_chats
 
     def load_model(self) -> ModelInfo:
         """Load the configured model once (slow: seconds); later calls return at once."""
@@ -73,11 +72,9 @@ class Assistant:
     def chat(self) -> ChatEngine:
         """The chat loop; loads the model on first use."""
         if self._chat is None:
-            remember = self._remember if self.settings.remember_chats else None
             self._chat = ChatEngine(self.backend, self.sessions, self.settings, on_answer=self._after_answer,
                                     facts=self.facts_for if self.settings.graph_facts_in_prompt else None,
                                     memories=self.memories_for if self.settings.memories_in_prompt else None)
-            self._remember_chats = remember is not None
         return self._chat
 
     @property
@@ -162,7 +159,7 @@ class Assistant:
         return [memory_for_prompt(hit.item, hit.score) for hit in hits]
 
     def _after_answer(self, session_id: str, user_text: str, answer: Message) -> None:
-        if self._remember_chats:
+        if self.settings.remember_chats:
             self._remember(session_id, user_text, answer)
         window_start = answer.meta.get("context", {}).get("window_start", 0)
         if self.settings.summarize_history and summary_due(self.sessions, session_id, window_start):

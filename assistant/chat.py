@@ -204,7 +204,8 @@ class ChatEngine:
         stored = self.sessions.summary(session_id)
         summary = Summary(stored.text, stored.covers_until) if stored else None
         inputs = ContextInputs(self.settings.system_prompt, user_text, turns, total, memories, facts, summary,
-                               session_id)
+                               session_id, reserve_memories=self.memories is not None,
+                               reserve_facts=self.facts is not None)
         plan = assemble(self.backend, inputs, self.settings.max_new_tokens)
         plan.warnings[:0] = warnings
         return plan

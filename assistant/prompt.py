@@ -29,6 +29,7 @@ from assistant.errors import PromptTooLongError
 MIN_ANSWER_TOKENS = 16
 MIN_MESSAGE_TOKENS = 24  # below this, a cut message says nothing
 WINDOW_BLOCK = 64  # messages: the window's start moves in steps of at most this many
+MESSAGE_SHARE = 0.05  # room kept for the next message (a longer one takes it from the window)
 MAX_MEMORY_TOKENS = 320  # one retrieved memory is cut to this (or less on small budgets)
 CITE_HINT = "Cite the [id] of any memory or fact you use."
 
@@ -100,6 +101,8 @@ class ContextInputs:
     facts: Sequence[Fact] = ()
     summary: Summary | None = None
     session_id: str | None = None
+    reserve_memories: bool = True  # keep the memories' share free (retrieval is on)
+    reserve_facts: bool = True
 
 
 @dataclass
@@ -247,12 +250,17 @@ def assemble(backend: Backend, inputs: ContextInputs, max_new_tokens: int, *,
             summary_text = wrapper + summary_text
     facts = _take(list(inputs.facts), lambda f: counter.text(f.text) + 2, int(free * shares["facts"]))
 
-    # 3. the window: newest turns that fit what is left, starting on a block boundary
+    # 3. the window: newest turns that fit what is left, starting on a block boundary. Its room
+    # comes from fixed reserves, not from this message's memories, facts or length, so that the
+    # window (and the cached prefix) stays put from one message to the next.
     turns = list(inputs.turns)
     total = inputs.total_messages if inputs.total_messages is not None else (turns[-1].index + 1 if turns else 0)
-    reserved = counter.text(summary_text) + sum(counter.text(f.text) + 2 for f in facts)
-    memory_share = int(free * shares["memories"])
-    window_room = free - reserved - min(memory_share, _memory_need(inputs.memories, counter, memory_share))
+    steady = budget - counter.prompt(_messages(system_prompt, [], ""))
+    message_room = max(counter.text(user_text), int(steady * MESSAGE_SHARE))
+    reserves = sum(int(steady * shares[name]) for name, wanted in (
+        ("summary", bool(inputs.summary)), ("facts", inputs.reserve_facts), ("memories", inputs.reserve_memories))
+        if wanted)
+    window_room = steady - message_room - reserves
     start = _window_start(turns, total, window_room, counter, window_block)
     window = [t for t in turns if t.index >= start]
 
@@ -321,16 +329,6 @@ def _take(items: list, cost, room: int) -> list:  # noqa: ANN001
     return taken
 
 
-def _memory_need(memories: Sequence[Memory], counter: _Counter, share: int) -> int:
-    """Tokens the memories would take, up to their share (so a short session gives the window all)."""
-    need = 0
-    for memory in memories:
-        need += min(counter.text(memory.text), MAX_MEMORY_TOKENS) + 12
-        if need >= share:
-            return share
-    return need
-
-
 def _window_start(turns: list[Turn], total: int, room: int, counter: _Counter, block: int) -> int:
     """The session index where the window starts: the earliest whose turns fit in ``room``,
     moved forward to a multiple of ``block`` (so it stays put for ``block`` messages and the
@@ -343,8 +341,9 @@ def _window_start(turns: list[Turn], total: int, room: int, counter: _Counter, b
         used += cost
         earliest = turn.index
     fitting = total - earliest
-    # the block is at most a quarter of what fits, so rounding never costs more than that
-    block = max(2, min(block, fitting // 4) // 2 * 2)
+    # the block is at most a quarter of what fits (rounding never costs more than that), and a
+    # power of two, so that small changes in what fits do not move the grid it starts on
+    block = max(2, min(block, 2 ** int(math.log2(max(fitting // 4, 1)))))
     start = earliest if earliest == (turns[0].index if turns else 0) else math.ceil(earliest / block) * block
     by_index = {t.index: t for t in turns}
     while start < total and start in by_index and by_index[start].role != "user":

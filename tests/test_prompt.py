@@ -76,14 +76,14 @@ def test_newest_turns_win_and_the_window_moves_in_blocks(llama_backend: LlamaCpp
         turns += [Turn(i, i, "user", f"Question {i}: " + "tell me more " * 8),
                   Turn(i + 1, i + 1, "assistant", f"Answer {i}: " + "here is more " * 12)]
         plan = assemble(llama_backend, ContextInputs("Be brief.", "Next?", turns, len(turns)), 256,
-                        context_length=2048)
+                        context_length=4096)
         starts.append(plan.window_start)
         prefixes.append(plan.messages[: plan.stable_messages])
     assert starts[-1] > 0 and turns[-1].content == plan.messages[-2]["content"]
     moves = sum(1 for a, b in zip(starts, starts[1:]) if a != b)
-    assert moves <= len(starts) // 3  # the window start stays put for several turns at a time
+    assert moves <= len(starts) // 4  # the window start stays put for several turns at a time
     unchanged = sum(1 for a, b in zip(prefixes, prefixes[1:]) if b[: len(a)] == a)
-    assert unchanged >= len(prefixes) // 2  # so the cached prefix is usually still valid
+    assert unchanged >= len(prefixes) * 3 // 4  # so the cached prefix is usually still valid
 
 
 def test_section_shares_adapt_to_the_context(llama_backend: LlamaCppBackend) -> None:

@@ -205,7 +205,7 @@ class LlamaCppBackend(Backend):
                 llm.set_seed(params.seed)
             if not self._long.prefix_cache:
                 llm.reset()  # evaluate the whole prompt again (for comparison; slower)
-            self.last_reused_tokens = common_prefix(list(llm.input_ids), llm.tokenize(prompt.encode("utf-8"),
+            self.last_reused_tokens = common_prefix(llm._input_ids.tolist(), llm.tokenize(prompt.encode("utf-8"),
                                                                                        add_bos=False, special=True))
             chunks = llm.create_completion(
                 prompt,
