@@ -150,3 +150,47 @@ def test_a_model_id_in_the_local_hf_cache_loads_offline(
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout
     assert "transformers on cpu" in result.stderr
+
+
+LONG_SYSTEM = "You are a helpful assistant who answers in one short sentence. " * 30
+
+
+def _ask(backend, question: str) -> str:  # noqa: ANN001
+    from assistant.backends.base import GenerationParams
+
+    messages = [{"role": "system", "content": LONG_SYSTEM}, {"role": "user", "content": question}]
+    return "".join(backend.stream(messages, GenerationParams(temperature=0.0, max_new_tokens=12)))
+
+
+def test_transformers_reuses_the_prompt_prefix_and_answers_the_same(transformers_backend) -> None:
+    from assistant.backends.base import LongContext
+
+    first = _ask(transformers_backend, "What is the capital of France?")
+    again = _ask(transformers_backend, "What is the capital of Italy?")
+    shared = transformers_backend.last_reused_tokens
+    assert shared > transformers_backend.count_tokens(LONG_SYSTEM) * 0.9  # the system prompt was not recomputed
+    fresh = TransformersBackend(resolve_model(None), long_context=LongContext(prefix_cache=False))
+    fresh._model, fresh._tokenizer, fresh._info = (transformers_backend._model, transformers_backend._tokenizer,
+                                                   transformers_backend._info)
+    assert _ask(fresh, "What is the capital of Italy?") == again  # reuse changes nothing in the answer
+    assert fresh.last_reused_tokens == 0 and first
+
+
+def test_llamacpp_reuses_the_prompt_prefix(llama_backend: LlamaCppBackend) -> None:
+    _ask(llama_backend, "What is the capital of France?")
+    _ask(llama_backend, "What is the capital of Italy?")
+    assert llama_backend.last_reused_tokens > llama_backend.count_tokens(LONG_SYSTEM) * 0.9
+
+
+def test_llamacpp_yarn_and_a_quantized_kv_cache(isolated_env) -> None:
+    from assistant.backends.base import LongContext
+
+    backend = LlamaCppBackend(resolve_model(None), long_context=LongContext(
+        prefix_cache=False, rope_scaling="yarn", rope_factor=2.0, kv_cache_type="q8_0"))
+    info = backend.load()
+    try:
+        assert info.context_length == 16384  # 8,192 trained, stretched twice
+        assert "Paris" in _ask(backend, "What is the capital of France?")
+        assert backend.last_reused_tokens == 0  # with prefix_cache off, every prompt is computed again
+    finally:
+        backend.close()

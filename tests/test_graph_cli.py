@@ -102,3 +102,15 @@ def test_a_failing_graph_does_not_stop_the_answer(assistant: Assistant) -> None:
     reply = assistant.chat.send(session.id, "Hello there")
     assert "".join(reply) is not None and reply.message is not None
     assert reply.message.meta["context"]["warnings"] == ["knowledge graph unavailable: database is locked"]
+
+
+def test_failing_memory_search_is_reported_and_the_answer_comes(assistant: Assistant) -> None:
+    session = assistant.sessions.create("broken memory")
+
+    def broken(message: str, session_id: str) -> list:
+        raise RuntimeError("the vector index is being rebuilt")
+
+    assistant.chat.memories = broken
+    reply = assistant.chat.send(session.id, "Hello there")
+    assert "".join(reply) and reply.message is not None
+    assert reply.warnings == ["memory search unavailable: the vector index is being rebuilt"]
