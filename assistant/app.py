@@ -107,7 +107,8 @@ class Assistant:
 
                 confirm = self._confirm_same if self.settings.graph_extractor == "llm" else None
                 if self._memory is not None:
-                    self._knowledge = KnowledgeGraph(self._memory.db, self._memory.lock, confirm=confirm)
+                    with self._memory.lock:  # its schema check commits: never inside a running load
+                        self._knowledge = KnowledgeGraph(self._memory.db, self._memory.lock, confirm=confirm)
                 else:
                     self._knowledge = KnowledgeGraph(open_database(self.settings.data_dir), confirm=confirm)
             return self._knowledge

@@ -1,163 +1,160 @@
-"""The chat app: streaming Markdown answers, Esc to stop, sessions resumed by id.
+"""memchat's Textual app: the chat, its panels, keys and command palette over one ``Assistant``.
 
-Model loading and generation run in thread workers so typing and scrolling stay
-responsive; chunks reach the screen through ``call_from_thread`` into a MarkdownStream.
+The model and the memory (embedding model) load in thread workers when the app starts, so
+the chat is usable at once; panels are kept when closed, so a document load goes on while
+you chat.
 """
 
 from __future__ import annotations
 
-import threading
-
-from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.widgets import Footer, Header, Input, Markdown
-from textual.widgets.markdown import MarkdownStream
+from textual.screen import ModalScreen, Screen
 
 from assistant.app import Assistant
 from assistant.backends import ModelInfo
-from assistant.chat import Reply
 from assistant.errors import MemchatError
-from tui.widgets import ChatMessage, StatusBar
+from tui.background import background
+from tui.commands import Command, MemchatCommands
+from tui.loading import open_store
+from tui.screens.chat import ChatScreen
+from tui.screens.chat_commands import BUSY
+from tui.screens.context import ContextScreen
+from tui.screens.documents import DocumentsScreen
+from tui.screens.help import HelpScreen, key_name
+from tui.screens.knowledge import KnowledgeScreen
+from tui.screens.panel import Panel
+from tui.screens.sessions import SessionsScreen
+from tui.widgets import PromptInput
+
+NAVIGATION = {"help", "panel", "context"}  # actions that leave the current screen
 
 
-class ChatApp(App):
+class ChatApp(App[None]):
     """memchat's terminal chat."""
 
     TITLE = "memchat"
-    CSS = """
-    #chat { height: 1fr; }
-    #prompt { dock: bottom; margin: 0 1; }
-    """
-    BINDINGS = [
-        Binding("escape", "stop", "Stop answer"),
-        Binding("ctrl+n", "new_chat", "New chat"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+    SCREENS = {"sessions": SessionsScreen, "knowledge": KnowledgeScreen, "documents": DocumentsScreen}
+    COMMANDS = App.COMMANDS | {MemchatCommands}
+    BINDINGS = [  # the footer shows them in this order (the chat's own keys first)
+        Binding("f1", "help", "Help", tooltip="List the commands and keys"),
+        Binding("ctrl+o", "panel('sessions')", "Sessions",
+                tooltip="Sessions panel: switch, rename, delete or export chats"),
+        Binding("ctrl+t", "context", "Context",
+                tooltip="Context panel: what the selected answer's prompt held (memories, facts, turns)"),
+        Binding("ctrl+g", "panel('knowledge')", "Knowledge",
+                tooltip="Knowledge panel: people, places and facts memchat learned, with sources"),
+        Binding("ctrl+l", "panel('documents')", "Docs",
+                tooltip="Documents panel: load, browse, remove and summarise documents"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Quit memchat (chats are saved as you go)"),
     ]
 
     def __init__(self, assistant: Assistant, session_key: str | None = None) -> None:
         super().__init__()
         self.assistant = assistant
-        self.session = assistant.sessions.get(session_key) if session_key else None
+        self.chat_screen = ChatScreen(assistant.sessions.get(session_key) if session_key else None)
         self.model_info: ModelInfo | None = None
-        self.generating = False
-        self._cancel: threading.Event | None = None
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield VerticalScroll(id="chat")
-        yield StatusBar("Loading model…", id="status")
-        yield Input(placeholder="Message memchat (Enter to send, Esc to stop)", id="prompt")
-        yield Footer()
+    def get_default_screen(self) -> Screen:
+        return self.chat_screen
 
     def on_mount(self) -> None:
-        self.query_one("#chat", VerticalScroll).anchor()
-        if self.session is not None:
-            self.sub_title = self.session.name
-            chat = self.query_one("#chat", VerticalScroll)
-            for message in self.assistant.sessions.messages(self.session.id):
-                chat.mount(ChatMessage(message.role, message.content, status=message.status))
-        self.query_one("#prompt", Input).focus()
         self.load_model()
         if self.assistant.settings.remember_chats:
             self.open_memory()
 
-    @work(thread=True, exclusive=True, group="memory")
-    def open_memory(self) -> None:
-        """Load the embedding model and memory in the background, so new exchanges get embedded."""
-        try:
-            self.assistant.memory  # noqa: B018 - loads it
-            self.assistant.memory_writer.submit()  # embed anything left pending by `memchat ask`
-        except MemchatError as exc:
-            self.call_from_thread(self._show_error, f"Memory is unavailable: {exc}")
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in NAVIGATION and isinstance(self.screen, ModalScreen):
+            return False
+        return True
 
-    @work(thread=True, exclusive=True, group="load")
+    # -- models, in the background ------------------------------------------------------------------
+    @background(thread=True, exclusive=True, group="model")
     def load_model(self) -> None:
         try:
             info = self.assistant.load_model()
         except MemchatError as exc:
-            self.call_from_thread(self._show_error, str(exc))
-            self.call_from_thread(self._set_status, f"No model: {exc}")
-            return
+            self.call_from_thread(self.chat_screen.model_ready, None, f"No model: {exc}")
+            raise
         self.call_from_thread(self._model_ready, info)
 
     def _model_ready(self, info: ModelInfo) -> None:
         self.model_info = info
-        self._set_status(f"{info.model} · {info.backend} on {info.device} · context {info.context_length:,} tokens")
+        self.chat_screen.model_ready(info)
 
-    def _set_status(self, text: str) -> None:
-        self.query_one("#status", StatusBar).update(text)
-
-    def _show_error(self, message: str) -> None:
-        self.notify(message, title="Error", severity="error", timeout=10)
-
-    async def on_input_submitted(self, event: Input.Submitted) -> None:
-        text = event.value
-        if not text.strip():
-            return
-        if self.model_info is None:
-            self.notify("The model is still loading; try again in a moment.", severity="warning")
-            return
-        if self.generating:
-            self.notify("Still answering; press Esc to stop first.", severity="warning")
-            return
-        event.input.value = ""
-        if self.session is None:
-            self.session = self.assistant.sessions.create(text.strip()[:60], model=self.model_info.model)
-            self.sub_title = self.session.name
-        chat = self.query_one("#chat", VerticalScroll)
-        await chat.mount(ChatMessage("user", text))
-        answer = ChatMessage("assistant", "")
-        await chat.mount(answer)
-        chat.anchor()
-        self.generating = True
-        self._cancel = threading.Event()
-        stream = Markdown.get_stream(answer)  # must start on the app's event loop
-        self.generate(self.session.id, text, answer, stream, self._cancel)
-
-    @work(thread=True, exclusive=True, group="generate")
-    def generate(
-        self, session_id: str, text: str, answer: ChatMessage, stream: MarkdownStream, cancel: threading.Event
-    ) -> None:
-        reply: Reply | None = None
+    @background(thread=True, exclusive=True, group="memory")
+    def open_memory(self) -> None:
+        """Load the embedding model and memory, so new exchanges get embedded as they come."""
         try:
-            reply = self.assistant.chat.send(session_id, text, cancel)
-            for chunk in reply:
-                self.call_from_thread(stream.write, chunk)
+            open_store(self.assistant)
+            self.assistant.memory_writer.submit()  # embed anything left pending by `memchat ask`
         except MemchatError as exc:
-            self.call_from_thread(self._show_error, str(exc))
-        finally:
-            self.call_from_thread(stream.stop)
-            self.call_from_thread(self._answer_done, answer, reply)
+            raise MemchatError(f"memory is unavailable: {exc}") from exc
 
-    async def _answer_done(self, answer: ChatMessage, reply: Reply | None) -> None:
-        self.generating = False
-        if reply is None:
-            answer.add_class("error")
-            await answer.update("_No answer: see the error above._")
+    # -- moving between screens -----------------------------------------------------------------------
+    def show_panel(self, panel: str | Screen) -> Screen:
+        """Show a panel over the chat (replacing any other panel); returns it."""
+        screen = self.get_screen(panel) if isinstance(panel, str) else panel
+        if self.screen is self.chat_screen:
+            self.push_screen(screen)
+        elif self.screen is not screen:
+            self.back_to_chat()
+            self.push_screen(screen)
+        return screen
+
+    def back_to_chat(self) -> None:
+        while self.screen is not self.chat_screen and len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def show_knowledge(self, name: str = "") -> None:
+        """The knowledge panel, searching for ``name`` (if given)."""
+        screen = self.show_panel("knowledge")
+        assert isinstance(screen, KnowledgeScreen)
+        if name:
+            screen.search_for(name)
+
+    @background(group="open-session")
+    async def open_session(self, session_id: str) -> None:
+        """Go back to the chat and show that session where it left off."""
+        if self.chat_screen.generating:
+            raise MemchatError(BUSY)
+        session = self.assistant.sessions.get(session_id)
+        self.back_to_chat()
+        if self.chat_screen.session is None or self.chat_screen.session.id != session.id:
+            await self.chat_screen.show_session(session)
+
+    def action_panel(self, name: str) -> None:
+        self.show_panel(name)
+
+    def action_context(self) -> None:
+        chat = self.chat_screen
+        if chat.selected is None or chat.selected.message_id is None:
+            self.notify("No answer to explain yet: ask something first, then Ctrl+T shows what its prompt held.",
+                        severity="warning")
             return
-        await answer.update(reply.text)  # a full render guards against a fence cut mid-stream
-        if reply.status != "complete":
-            answer.add_class(reply.status)
-        stats, info = reply.stats, self.model_info
-        speed = f" · {stats.decode_tokens_per_s:.1f} tok/s" if stats.decode_tokens_per_s else ""
-        if info is not None:
-            self._set_status(
-                f"{info.model} · {info.backend} on {info.device} · "
-                f"{stats.prompt_tokens + stats.completion_tokens:,}/{info.context_length:,} tokens{speed}"
-            )
+        answers = [answer.message_id for answer in chat.answers if answer.message_id is not None]
+        self.show_panel(ContextScreen(answers, chat.selected.message_id))
 
-    def action_stop(self) -> None:
-        if self.generating and self._cancel is not None:
-            self._cancel.set()
-            self.notify("Stopped; the partial answer is kept.")
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.key_help()))
 
-    async def action_new_chat(self) -> None:
-        if self.generating:
-            self.notify("Still answering; press Esc to stop first.", severity="warning")
+    def key_help(self) -> list[tuple[str, str]]:
+        """Every key, for the help screen."""
+        bindings = [b for b in [*ChatScreen.BINDINGS, *Panel.BINDINGS, *self.BINDINGS] if isinstance(b, Binding)]
+        rows = [(key_name(b.key), b.tooltip or b.description) for b in bindings]
+        rows += list(PromptInput.KEYS)
+        rows += [("Ctrl+P", "Command palette: every action by name, and the theme (light or dark)"),
+                 ("Click an answer", "Select it for the context panel")]
+        return rows
+
+    async def run_palette_command(self, command: Command) -> None:
+        """What choosing a command in the palette does: run it, or let the user type its argument."""
+        self.back_to_chat()
+        if command.needs_arg and command.panel is None:
+            prompt = self.chat_screen.prompt
+            prompt.load_text(f"/{command.name} ")
+            prompt.move_cursor(prompt.document.end)
+            prompt.focus()
             return
-        self.session = None
-        self.sub_title = ""
-        await self.query_one("#chat", VerticalScroll).remove_children()
-        self.notify("New chat.")
+        await self.chat_screen.run_command(command, "")

@@ -1,0 +1,98 @@
+"""Text the panels show: sizes, dates, excerpts, where a memory comes from, the status line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assistant.backends import ModelInfo
+    from assistant.config import Settings
+    from memory.retrieval import Hit
+    from memory.store import MemoryItem
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 passage', '3 passages', '2 memories' (with ``many``)."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
+def human_size(size: int) -> str:
+    """'532 B', '12.4 KB', '3.1 MB'."""
+    if size < 1000:
+        return f"{size} B"
+    value, unit = float(size), "B"
+    for unit in ("KB", "MB", "GB"):
+        value /= 1000
+        if value < 1000:
+            break
+    return f"{value:.1f} {unit}"
+
+
+def day(iso: str | None) -> str:
+    """The date part of an ISO timestamp ('?' when unknown)."""
+    return iso[:10] if iso else "?"
+
+
+def one_line(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: max(width - 1, 0)] + "…"
+
+
+def item_place(item: MemoryItem, session_name: str | None = None) -> str:
+    """Where a memory comes from: 'notes.md p.3', 'chat "Trip" turn 4, 2026-05-01'."""
+    position = item.position or {}
+    if item.kind in ("document", "summary"):
+        name = Path(item.source).name
+        if item.kind == "summary":
+            return f"summary of {name}"
+        page = f" p.{position['page']}" if position.get("page") else ""
+        return f"{name}{page}"
+    where = f'chat "{session_name}"' if session_name else item.kind
+    if position.get("turn") is not None:
+        where += f" turn {position['turn'] + 1}"
+    return f"{where}, {day(item.occurred_at)}"
+
+
+def status_line(info: ModelInfo | None, prompt_tokens: int | None = None,
+                tokens_per_s: float | None = None, problem: str | None = None) -> str:
+    """Model on device · context used by the last answer's prompt · its speed · backend."""
+    if problem:
+        return problem
+    if info is None:
+        return "Loading the model…"
+    used = f"{prompt_tokens:,}" if prompt_tokens is not None else "0"
+    parts = [f"{info.model} on {info.device}", f"{used}/{info.context_length:,} tokens"]
+    if tokens_per_s:
+        parts.append(f"{tokens_per_s:.1f} tok/s")
+    return " · ".join([*parts, info.backend])
+
+
+def search_markdown(query: str, hits: Sequence[Hit], names: dict[str, str]) -> str:
+    """Search results as a Markdown note; ``names`` maps session ids to session names."""
+    if not hits:
+        return f"No memories match **{query}**. Load documents with `/load PATH`, or chat first."
+    lines = [f"**{plural(len(hits), 'memory', 'memories')} for “{query}”** (`/forget ID` removes one)", ""]
+    for rank, hit in enumerate(hits, start=1):
+        item = hit.item
+        where = item_place(item, names.get(item.session_id or ""))
+        lines.append(f"{rank}. `#{item.id}` {where} · score {hit.score:.3f}  ")
+        lines.append(f"   {one_line(item.text, 300)}")
+    return "\n".join(lines)
+
+
+def model_markdown(info: ModelInfo | None, settings: Settings) -> str:
+    """What /model shows."""
+    lines = ["**Model**", ""]
+    if info is None:
+        lines.append("- still loading…")
+    else:
+        lines += [f"- name: `{info.model}`", f"- backend: {info.backend} on {info.device}",
+                  f"- context: {info.context_length:,} tokens"]
+    lines += [f"- answers up to {settings.max_new_tokens:,} tokens, temperature {settings.temperature}",
+              f"- embeddings: `{settings.embedding_model or 'built-in default'}`",
+              f"- data: `{settings.data_dir}`",
+              "", "Change them in the config file (`memchat config path` shows where) and restart."]
+    return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""Where an answer's or a fact's knowledge came from, fetched in full for the sources dialog.
+
+These functions block (the first memory access loads the embedding model): call them from a
+worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from assistant.errors import MemchatError
+from tui.format import day, item_place
+
+if TYPE_CHECKING:
+    from assistant.app import Assistant
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """One source as the dialog shows it."""
+
+    title: str  # "Memory #12"
+    where: str  # 'notes.md p.3' or 'chat "Trip" turn 4, 2026-05-01'
+    text: str
+    session_id: str | None = None  # the chat it came from, to jump to
+
+
+def session_names(assistant: Assistant, session_ids: Iterable[str | None]) -> dict[str, str]:
+    """Names of the sessions that still exist, by id."""
+    names: dict[str, str] = {}
+    for session_id in {s for s in session_ids if s}:
+        try:
+            names[session_id] = assistant.sessions.get(session_id).name
+        except MemchatError:
+            continue  # deleted since
+    return names
+
+
+def memory_sources(assistant: Assistant, item_ids: Sequence[int]) -> list[SourceView]:
+    """The memory items, in full, in the given order."""
+    items = assistant.memory.get(list(item_ids))
+    names = session_names(assistant, (item.session_id for item in items.values()))
+    views = []
+    for item_id in item_ids:
+        item = items.get(item_id)
+        if item is None:
+            views.append(SourceView(f"Memory #{item_id}", "forgotten", "This memory is no longer stored."))
+            continue
+        where = item_place(item, names.get(item.session_id or ""))
+        session = item.session_id if item.session_id in names else None
+        views.append(SourceView(f"Memory #{item.id} · {item.kind}", where, item.text, session))
+    return views
+
+
+def message_source(assistant: Assistant, message_id: int) -> SourceView:
+    """A stored chat message (a turn of the window), in full."""
+    message = assistant.sessions.message(message_id)
+    name = session_names(assistant, [message.session_id]).get(message.session_id, message.session_id)
+    who = "You" if message.role == "user" else message.role.capitalize()
+    return SourceView(f"{who} · message #{message.id}", f'chat "{name}", {day(message.created_at)}',
+                      message.content, message.session_id)
