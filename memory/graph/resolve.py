@@ -60,11 +60,6 @@ def trigrams(text: str) -> set[str]:
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
 
 
-def jaccard(a: str, b: str) -> float:
-    x, y = trigrams(a), trigrams(b)
-    return len(x & y) / len(x | y) if x and y else 0.0
-
-
 def similarity(a: str, b: str) -> float:
     """Edit similarity in [0, 1]: a typo in a long name barely lowers it."""
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
