@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from platformdirs import user_config_dir, user_data_dir
 from pydantic import Field, ValidationError
@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     """Key/value cache precision: q8_0 halves its memory for very long prompts (llama.cpp on any
     device; transformers on CUDA needs the optimum-quanto package)."""
 
+    _file_values: ClassVar[dict[str, Any]] = {}  # the parsed config file (see _with_file_values)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -142,23 +144,15 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings)
+        """Overrides, then ``MEMCHAT_*`` variables, then the config file; no .env or secrets files."""
+        return (init_settings, env_settings, InitSettingsSource(settings_cls, cls._file_values))
 
 
 def _with_file_values(file_values: dict[str, Any]) -> type[Settings]:
     """A Settings subclass whose lowest-priority source is the parsed config file."""
 
     class FileBackedSettings(Settings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, InitSettingsSource(settings_cls, file_values))
+        _file_values: ClassVar[dict[str, Any]] = file_values
 
     return FileBackedSettings
 

@@ -42,7 +42,7 @@ import sys
 import time
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,20 +162,22 @@ def relation_keys(relations: Iterable[Record], relaxed: bool = False) -> set:
 def score_entities(gold: Sequence[Sequence[Record]], predicted: Sequence[Sequence[Record]],
                    typed: bool = False) -> PRF:
     """Micro P/R/F1 of entities, one list of {text, type} per sentence, gold and predicted aligned."""
-    _check_aligned(gold, predicted)
-    result = PRF()
-    for gold_entities, predicted_entities in zip(gold, predicted, strict=True):
-        result.add(entity_keys(gold_entities, typed), entity_keys(predicted_entities, typed))
-    return result
+    return _micro_prf(gold, predicted, lambda entities: entity_keys(entities, typed))
 
 
 def score_relations(gold: Sequence[Sequence[Record]], predicted: Sequence[Sequence[Record]],
                     relaxed: bool = False) -> PRF:
     """Micro P/R/F1 of relations, one list of {subject, predicate, object} per sentence, aligned."""
+    return _micro_prf(gold, predicted, lambda relations: relation_keys(relations, relaxed))
+
+
+def _micro_prf(gold: Sequence[Sequence[Record]], predicted: Sequence[Sequence[Record]],
+               keys: Callable[[Sequence[Record]], set]) -> PRF:
+    """Micro P/R/F1 over aligned sentences, each sentence's items matched as the sets ``keys`` makes."""
     _check_aligned(gold, predicted)
     result = PRF()
-    for gold_relations, predicted_relations in zip(gold, predicted, strict=True):
-        result.add(relation_keys(gold_relations, relaxed), relation_keys(predicted_relations, relaxed))
+    for gold_items, predicted_items in zip(gold, predicted, strict=True):
+        result.add(keys(gold_items), keys(predicted_items))
     return result
 
 

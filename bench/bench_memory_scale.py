@@ -17,7 +17,6 @@ import argparse
 import os
 import random
 import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from memory.db import open_database  # noqa: E402
 from memory.embeddings import Embedder  # noqa: E402
 from memory.retrieval import SearchOptions, search  # noqa: E402
-from memory.store import MemoryStore, NewItem, SearchFilters  # noqa: E402
+from memory.store import MemoryStore, NewItem  # noqa: E402
 
 SUBJECTS = ["my sister", "Bob", "the landlord", "our team", "the dentist", "my neighbour", "Priya", "the client"]
 VERBS = ["mentioned", "asked about", "complained about", "booked", "fixed", "cancelled", "recommended", "bought"]

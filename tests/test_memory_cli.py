@@ -4,7 +4,6 @@ SIGKILL in the middle of loading a document."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -48,6 +47,18 @@ def test_load_search_and_forget_a_document(isolated_env: Path) -> None:
     assert [d["chunks"] for d in docs] == [1]
     assert run("forget", "--document", str(notes), "--yes").returncode == 0
     assert json.loads(run("search", "--json", "staging database").stdout)["hits"] == []
+
+
+def test_a_source_is_an_absolute_path_when_the_file_exists(tmp_path: Path, monkeypatch) -> None:
+    """`search --source` and `kg split --source` match what memory stores for a document."""
+    from assistant.cli.memory_cmd import resolve_source
+
+    (tmp_path / "notes.md").write_text("notes")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolve_source("notes.md") == resolve_source("~/notes.md") == str((tmp_path / "notes.md").resolve())
+    assert resolve_source("session:4f2a") == "session:4f2a"
+    assert resolve_source("gone.md") == "gone.md"
 
 
 def test_bad_files_are_skipped_with_a_reason_and_the_rest_loaded(isolated_env: Path) -> None:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from assistant.app import Assistant
 from assistant.cli.context import CliContext
+from assistant.cli.memory_cmd import resolve_source
 from assistant.errors import MemchatError
 
 stdout = Console(highlight=False, soft_wrap=True)
@@ -225,8 +226,7 @@ def split(obj: CliContext, name: str, source: str, new_name: str | None) -> None
     with obj.assistant() as assistant:
         graph = assistant.knowledge
         entity = graph.get(name)
-        resolved = str(Path(source).expanduser().resolve()) if Path(source).expanduser().exists() else source
-        new_id = graph.split(entity.id, resolved, new_name)
+        new_id = graph.split(entity.id, resolve_source(source), new_name)
         click.echo(f"Split {entity.name}: mentions in {source} are now #{new_id} {new_name or entity.name}.")
 
 

@@ -114,6 +114,13 @@ def import_(obj: CliContext, file: Path) -> None:
         click.echo(f"Imported {result.imported} turns ({result.skipped_existing} already there).")
 
 
+def resolve_source(source: str) -> str:
+    """A --source value as memory stores it: an existing path made absolute; anything else
+    (session:ID, a document path no longer on disk) as given."""
+    path = Path(source).expanduser()
+    return str(path.resolve()) if path.exists() else source
+
+
 def _parse_when(value: str | None, name: str) -> str | None:
     if value is None:
         return None
@@ -145,9 +152,7 @@ def search(obj: CliContext, query: str | None, k: int, as_json: bool, mode: str,
 
     if query is None and not as_json:
         raise click.UsageError("give a QUERY (or use --json to read queries from stdin)")
-    resolved_sources = tuple(str(Path(s).expanduser().resolve()) if Path(s).expanduser().exists() else s
-                             for s in sources)
-    filters = SearchFilters(kinds, resolved_sources, sessions, _parse_when(since, "--since"),
+    filters = SearchFilters(kinds, tuple(map(resolve_source, sources)), sessions, _parse_when(since, "--since"),
                             _parse_when(until, "--until"))
     options = SearchOptions(k=k, mode=mode, filters=filters, recency_weight=recency)
     with obj.assistant() as assistant:

@@ -155,9 +155,8 @@ class SpacyExtractor:
             result.entities.append(EntityMention(name, label, span.start_char, span.end_char))
             for token in span:
                 entity_of[token.i] = (name, label)
-        _people_by_role(doc, entity_of)
         rules = _Rules(doc, item, entity_of)
-        rules.name_people_by_role()
+        rules.people_by_role()
         seen: set[tuple[str, str, str]] = set()
         for fact in rules.facts():
             key = (fact.subject.lower(), fact.predicate, fact.object.lower())
@@ -194,22 +193,6 @@ def retype(extraction: Extraction) -> Extraction:
                      object_type=votes.get(f.object, f.object_type) if f.object_type else None)
              for f in extraction.facts]
     return Extraction(entities, facts)
-
-
-def _people_by_role(doc, entity_of: dict[int, tuple[str, str]]) -> None:  # noqa: ANN001
-    """"my sister Carol": whatever NER said, Carol is a person."""
-    for token in doc:
-        if token.lemma_.lower() not in ROLES and token.lower_ not in ROLES:
-            continue
-        linked = [c for c in token.children if c.dep_ in ("appos", "compound")]
-        if token.dep_ in ("compound", "appos"):
-            linked.append(token.head)
-        for other in linked:
-            if other.i in entity_of:
-                name = entity_of[other.i][0]
-                for index, (entity_name, _) in list(entity_of.items()):
-                    if entity_name == name:
-                        entity_of[index] = (name, "PERSON")
 
 
 def _trim(ent) -> tuple[int, int]:  # noqa: ANN001
@@ -249,8 +232,10 @@ class _Rules:
                 return self.entity_of[child.i]
         return None
 
-    def name_people_by_role(self) -> None:
-        """"my colleague Samantha" where NER missed Samantha: a name next to a role noun is a person."""
+    def people_by_role(self) -> None:
+        """"my sister Carol": a name next to a role noun is a person. A named entity becomes one
+        (every mention of its name), whatever NER said; a proper noun NER missed is added as one."""
+        named = set(self.entity_of)  # the retyping is for NER's entities, not for names added here
         for token in self.doc:
             if token.lemma_.lower() not in ROLES and token.lower_ not in ROLES:
                 continue
@@ -258,8 +243,16 @@ class _Rules:
             if token.dep_ in ("compound", "appos"):
                 linked.append(token.head)
             for other in linked:
-                if other.i not in self.entity_of and other.tag_ == "NNP":
+                if other.i in named:
+                    self._make_person(self.entity_of[other.i][0])
+                elif other.i not in self.entity_of and other.tag_ == "NNP":
                     self._unnamed_person(other)
+
+    def _make_person(self, name: str) -> None:
+        """Every mention of the named entity typed PERSON."""
+        for index, (entity_name, _) in list(self.entity_of.items()):
+            if entity_name == name:
+                self.entity_of[index] = (name, "PERSON")
 
     def _unnamed_person(self, token) -> tuple[str, str] | None:  # noqa: ANN001
         """"Alice lives in Paris" where NER missed Alice: a capitalised singular name doing
