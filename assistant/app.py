@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from assistant.backends import Backend, ModelInfo, create_backend
 from assistant.chat import ChatEngine
 from assistant.config import Settings, load_settings
-from assistant.errors import BackendError
+from assistant.errors import BackendError, MemchatError
 from assistant.prompt import Memory
 from assistant.summaries import summary_due
 from assistant.sessions import SessionStore
@@ -26,6 +28,15 @@ if TYPE_CHECKING:
     from memory.graph.graph import KnowledgeGraph
     from memory.graph.pipeline import Extractor
     from memory.store import MemoryItem, MemoryStore
+
+
+@dataclass(frozen=True)
+class ForgottenExchange:
+    """What forgetting an exchange removed."""
+
+    session_id: str
+    message_ids: tuple[int, ...]  # the user's message (when there was one), then the answer
+    memory_items: int  # long-term memory items removed, with what the graph learnt from them
 
 
 class Assistant:
@@ -83,7 +94,7 @@ class Assistant:
         with self._memory_lock:
             if self._memory is None:
                 from memory.embeddings import Embedder
-                from memory.store import MemoryItem, MemoryStore
+                from memory.store import MemoryStore
 
                 embedder = Embedder(self.settings.embedding_model, device=self.settings.device)
                 # its own connection: memory transactions can be long and run in other threads
@@ -194,6 +205,35 @@ class Assistant:
         remember_exchange(self.db, exchange)
         if self._memory is not None or self._writer is not None:
             self.memory_writer.submit()
+
+    def forget_exchange(self, answer_id: int) -> ForgottenExchange:
+        """Forget an exchange by its answer's message id: the answer and the user message it
+        replied to leave the session (so no later prompt's window or summary holds them), and
+        their memory items leave long-term memory, the vector index and the knowledge graph."""
+        answer = self.sessions.message(answer_id)
+        if answer.role != "assistant":
+            raise MemchatError(f"message #{answer_id} is not an answer; give the id of the answer that "
+                               "ends the exchange")
+        question = self.sessions.question_of(answer)
+        message_ids = tuple(m.id for m in (question, answer) if m is not None)
+        self._settle()
+        store = self.memory
+        removed = store.delete([i for m in message_ids for i in store.item_ids_for_message(m)])
+        store.save_index()
+        self.sessions.delete_messages(answer.session_id, message_ids)
+        return ForgottenExchange(answer.session_id, message_ids, removed)
+
+    def _settle(self, timeout: float = 120.0) -> None:
+        """Let background work on new memories and on the rolling summary finish first, so
+        none of it writes back what is being forgotten."""
+        busy = MemchatError("new memories or the chat's summary are still being written; try again in a moment")
+        if self._writer is not None and not self._writer.flush(timeout):
+            raise busy
+        if self._background is not None:
+            try:
+                self._background.submit(lambda: None).result(timeout)
+            except FutureTimeout:
+                raise busy from None
 
     def close(self) -> None:
         if self._background is not None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.attribution import Support, attribute
 from assistant.backends import generation_params
 from assistant.backends.base import Backend, ChatMessage
 from assistant.config import Settings
@@ -50,20 +51,16 @@ def cited(text: str, plan: PromptPlan) -> list[str]:
     return sorted(set(CITATION.findall(text)) & plan.refs, key=lambda ref: int(ref[1:]))
 
 
-def _content_words(text: str) -> set[str]:
-    from memory.store import STOPWORDS
+def support(answer: str, question: str, plan: PromptPlan) -> list[Support]:
+    """The sources in the prompt that the answer drew on (see ``assistant.attribution``): the
+    words it repeats from them beyond the question's and the earlier turns' own."""
+    known = [question, *(m["content"] for m in plan.messages[:-1])]
+    return attribute(answer, plan.source_texts, known)
 
-    return {w for w in re.findall(r"\w+", text.lower()) if len(w) > 2 and w not in STOPWORDS
-            and w not in ("user", "assistant")}
 
-
-def supported_by(answer: str, question: str, plan: PromptPlan) -> list[str]:
-    """Sources in the prompt whose words the answer repeats beyond the question's own: which
-    memories an answer drew on, even from a model too small to cite."""
-    words = _content_words(answer) - _content_words(question)
-    found = {item["ref"] for name in ("memories", "facts") for item in plan.sections[name].items
-             if words & _content_words(item["text"])}
-    return sorted(found, key=lambda ref: int(ref[1:]) if ref[1:].isdigit() else 0)
+def support_meta(found: list[Support]) -> dict[str, Any]:
+    """``supported_by`` (source ids, best first) and ``support`` (with words and quotes)."""
+    return {"supported_by": [s.ref for s in found], "support": [s.as_dict() for s in found]}
 
 
 class Reply:
@@ -143,7 +140,7 @@ class Reply:
                 "backend": engine.backend.info.backend,
                 "context": self.plan.explain(),
                 "cited": cited(text, self.plan),
-                "supported_by": supported_by(text, self.user_text, self.plan),
+                **support_meta(support(text, self.user_text, self.plan)),
             },
         )
         if engine.on_answer is not None and status != "error" and text.strip():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 SECTION_ORDER = ("system", "summary", "facts", "memories", "window", "message")
+FACT_REF = re.compile(r"\s*\[m\d+\]$")  # a fact line ends with the id of its source
 
 
 def explain_lines(meta: dict[str, Any], text_width: int = 70) -> list[str]:
@@ -38,9 +40,29 @@ def explain_lines(meta: dict[str, Any], text_width: int = 70) -> list[str]:
                 lines.append(f"      [{item['ref']}] {item['label']} · score {item['score']:.3f} · {excerpt}")
     cited = meta.get("cited") or []
     lines.append(f"Cited by the model: {', '.join(cited) if cited else 'nothing'}")
-    supported = meta.get("supported_by") or []
-    if supported:
-        lines.append(f"Answer shares words with: {', '.join(supported)}")
+    for found in meta.get("support") or []:
+        lines.append(f"Drawn from [{found['ref']}] {source_label(meta, found['ref'])}: "
+                     f"repeats {', '.join(found['words'][:6])}")
+        lines += [f"      “{quote}”" for quote in found["quotes"]]
     for warning in context.get("warnings", []):
         lines.append(f"Warning: {warning}")
     return lines
+
+
+def source_label(meta: dict[str, Any], ref: str) -> str:
+    """Where the source ``ref`` of an answer's prompt came from ('manual.pdf p.3', 'chat …'),
+    or the fact it gave."""
+    sections = (meta.get("context") or {}).get("sections", {})
+    for item in sections.get("memories", {}).get("items", []):
+        if item["ref"] == ref:
+            return str(item["label"])
+    for item in sections.get("facts", {}).get("items", []):
+        if item["ref"] == ref:
+            return f"fact: {FACT_REF.sub('', item['text'])}"
+    return "a source no longer listed"
+
+
+def answer_sources(meta: dict[str, Any]) -> list[str]:
+    """The source ids an answer drew on, best first: those the model cited, then those its
+    words match."""
+    return list(dict.fromkeys([*(meta.get("cited") or []), *(meta.get("supported_by") or [])]))

@@ -126,6 +126,7 @@ class PromptPlan:
     warnings: list[str] = field(default_factory=list)
     message_cut: bool = False
     stable_messages: int = 0  # leading messages that form the cacheable prefix
+    source_texts: dict[str, str] = field(default_factory=dict)  # ref -> what the prompt showed of it
 
     @property
     def refs(self) -> set[str]:
@@ -311,7 +312,16 @@ def assemble(backend: Backend, inputs: ContextInputs, max_new_tokens: int, *,
     sections["message"] = Section(counter.text(user_text))
     window_start = window[0].index if window else total
     return PromptPlan(messages, tokens, budget, context, window_start, len(window), total - len(window), sections,
-                      warnings, message_cut, stable_messages=len(messages) - 1)
+                      warnings, message_cut, stable_messages=len(messages) - 1,
+                      source_texts=_source_texts(facts, memories, texts))
+
+
+def _source_texts(facts: list[Fact], memories: list[Memory], memory_texts: dict[str, str]) -> dict[str, str]:
+    """What the prompt showed of each source id (a fact shares the id of the item it came from)."""
+    texts = {m.ref: memory_texts[m.ref] for m in memories}
+    for fact in facts:
+        texts[fact.ref] = f"{texts[fact.ref]}\n{fact.text}" if fact.ref in texts else fact.text
+    return texts
 
 
 def _messages(system: str, window: Sequence[Turn], user_text: str) -> list[ChatMessage]:

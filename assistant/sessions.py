@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
 
-from assistant.errors import SessionNotFoundError
-from memory.db import apply_migrations
+from assistant.errors import MemchatError, SessionNotFoundError
+from memory.db import apply_migrations, transaction
 
 
 def utc_now() -> str:
@@ -104,6 +105,12 @@ def _message(row: dict[str, Any]) -> Message:
     )
 
 
+def session_title(first_message: str) -> str:
+    """A new session's name: the first line of its first message, cut to 60 characters."""
+    lines = first_message.strip().splitlines() or [""]
+    return lines[0][:60] + ("…" if len(lines[0]) > 60 else "")
+
+
 class SessionStore:
     """Create, find, list, rename and delete sessions; append and read their messages."""
 
@@ -162,7 +169,7 @@ class SessionStore:
 
     def delete(self, key: str) -> Session:
         session = self.get(key)
-        with self.db.conn:
+        with transaction(self.db):
             self.db.execute("DELETE FROM messages WHERE session_id = ?", [session.id])
             self.db.execute("DELETE FROM session_summaries WHERE session_id = ?", [session.id])
             self.db.execute("DELETE FROM sessions WHERE id = ?", [session.id])
@@ -203,8 +210,66 @@ class SessionStore:
             self.db["sessions"].update(session_id, updates)
         return self.message(message_id)
 
+    def delete_messages(self, session_id: str, message_ids: Iterable[int]) -> int:
+        """Remove messages of the session (ids of other sessions are ignored); returns how many.
+
+        Later messages move up one session index per removed one. The rolling summary is
+        dropped when it covered any removed message, so it is rebuilt without their text."""
+        wanted = sorted(set(message_ids))
+        removed = 0
+        with transaction(self.db):
+            self._retitle_without(session_id, wanted)
+            summary = self.summary(session_id)
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                marks = ", ".join("?" * len(part))
+                if summary is not None and self._covers_any(summary, part):
+                    self.db.execute("DELETE FROM session_summaries WHERE session_id = ?", [session_id])
+                    summary = None
+                removed += self.db.execute(f"DELETE FROM messages WHERE session_id = ? AND id IN ({marks})",
+                                           [session_id, *part]).rowcount
+        return removed
+
+    def _retitle_without(self, session_id: str, message_ids: list[int]) -> None:
+        """A session named after its first message (the default) takes the name of the next
+        one when that message goes, so the name does not keep what was removed."""
+        name = self.db.execute("SELECT name FROM sessions WHERE id = ?", [session_id]).fetchone()
+        if name is None:
+            return
+        users = [m for m in self.messages(session_id) if m.role == "user"]
+        if not users or users[0].id not in message_ids or name[0] != session_title(users[0].content):
+            return
+        left = next((m for m in users if m.id not in message_ids), None)
+        self.db.execute("UPDATE sessions SET name = ? WHERE id = ?",
+                        [session_title(left.content) if left else "New chat", session_id])
+
+    def _covers_any(self, summary: SessionSummary, message_ids: list[int]) -> bool:
+        """Whether the summary covers any of these messages (by their session index)."""
+        marks = ", ".join("?" * len(message_ids))
+        first = self.db.execute(f"SELECT MIN(id) FROM messages WHERE session_id = ? AND id IN ({marks})",
+                                [summary.session_id, *message_ids]).fetchone()[0]
+        if first is None:
+            return False
+        index = self.db.execute("SELECT COUNT(*) FROM messages WHERE session_id = ? AND id < ?",
+                                [summary.session_id, first]).fetchone()[0]
+        return int(index) <= summary.covers_until
+
+    def _select(self, where: str, params: list[Any]) -> list[Message]:
+        rows = self.db.execute(f"SELECT * FROM messages {where}", params)
+        columns = [c[0] for c in rows.description]
+        return [_message(dict(zip(columns, row, strict=True))) for row in rows.fetchall()]
+
     def message(self, message_id: int) -> Message:
-        return _message(self.db["messages"].get(message_id))
+        """A message by id; MemchatError when there is none."""
+        found = self._select("WHERE id = ?", [message_id])
+        if not found:
+            raise MemchatError(f"no stored message #{message_id}; it may have been forgotten")
+        return found[0]
+
+    def question_of(self, answer: Message) -> Message | None:
+        """The user message an answer replied to: the one just before it in its session."""
+        found = self._select("WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT 1", [answer.session_id, answer.id])
+        return found[0] if found and found[0].role == "user" else None
 
     def messages(self, session_id: str) -> list[Message]:
         rows = self.db["messages"].rows_where("session_id = ?", [session_id], order_by="id")
@@ -218,18 +283,13 @@ class SessionStore:
         """The session's last ``limit`` messages with their index in the session, oldest first:
         the window never needs the whole of a 10,000-turn session."""
         total = self.message_count(session_id)
-        rows = self.db.execute(
-            "SELECT * FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?", [session_id, limit])
-        columns = [c[0] for c in rows.description]
-        messages = [_message(dict(zip(columns, row, strict=True))) for row in rows.fetchall()]
+        messages = self._select("WHERE session_id = ? ORDER BY id DESC LIMIT ?", [session_id, limit])
         return [(total - position, m) for position, m in enumerate(messages, start=1)][::-1]
 
     def range(self, session_id: str, start: int, end: int) -> list[Message]:
         """Messages with session index in [start, end)."""
-        rows = self.db.execute("SELECT * FROM messages WHERE session_id = ? ORDER BY id LIMIT ? OFFSET ?",
-                               [session_id, max(end - start, 0), start])
-        columns = [c[0] for c in rows.description]
-        return [_message(dict(zip(columns, row, strict=True))) for row in rows.fetchall()]
+        return self._select("WHERE session_id = ? ORDER BY id LIMIT ? OFFSET ?",
+                            [session_id, max(end - start, 0), start])
 
     def summary(self, session_id: str) -> SessionSummary | None:
         row = self.db.execute("SELECT session_id, text, covers_until, updated_at FROM session_summaries "

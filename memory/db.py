@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -51,6 +52,19 @@ def open_database(data_dir: Path) -> sqlite_utils.Database:
             f"cannot open database {path}: {exc}; if it is damaged, move it away and memchat starts afresh"
         ) from exc
     return sqlite_utils.Database(conn)
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """One transaction for everything in the block: committed at its end, rolled back on any
+    exception. ``with db.conn:`` alone is not one: sqlite-utils 4 commits a write made through
+    ``db.execute`` at once when no transaction is open yet. Inside an open one, it is part of it."""
+    if db.conn.in_transaction:
+        yield
+        return
+    with db.conn:
+        db.conn.execute("BEGIN")
+        yield
 
 
 def apply_migrations(db: sqlite_utils.Database, component: str, migrations: Sequence[Migration]) -> None:

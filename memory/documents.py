@@ -1,7 +1,8 @@
 """Load documents into memory: parse (streamed), chunk by tokens, embed, store, index.
 
 Each document is ingested in one SQLite transaction: a crash, Ctrl-C or SIGKILL in the
-middle leaves the store as it was before that document, and loading it again just works.
+middle leaves the store as it was before that document, and loading it again just works;
+``load_paths(cancel=...)`` stops the same way, between embedding batches.
 Re-loading an unchanged file (same content hash) is a no-op; a changed file replaces its
 old chunks. The FAISS index catches up after each committed document.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from assistant.errors import MemchatError
 from memory.chunking import Chunk, chunk_sections
+from memory.db import transaction
 from memory.loaders import DocumentError, discover_files, file_digest, iter_sections
 from memory.store import MemoryStore, NewItem
 
@@ -59,20 +61,44 @@ class Document:
     loaded_at: str
 
 
+class LoadCancelled(MemchatError):
+    """Loading was cancelled: the document in progress was rolled back, whole; the ones
+    finished before it (``outcomes``) stay. Loading the same paths again resumes."""
+
+    exit_code = 130
+
+    def __init__(self, path: Path | None = None, outcomes: list[LoadOutcome] | None = None):
+        left_out = f": {path.name} was left out, whole" if path else ""
+        super().__init__(f"loading cancelled{left_out}; the documents already loaded stay; "
+                         "load the same paths again to resume")
+        self.path = path  # the document rolled back, if one was in progress
+        self.outcomes = outcomes or []
+
+
 def list_documents(store: MemoryStore) -> list[Document]:
-    rows = store.db.execute(
-        "SELECT id, path, content_hash, size, chunks, title, loaded_at FROM documents ORDER BY loaded_at DESC"
-    )
+    """Loaded documents, most recently loaded first (never one half-way through its load)."""
+    with store.lock:  # the connection is shared: a load in progress would show uncommitted rows
+        rows = store.db.execute(
+            "SELECT id, path, content_hash, size, chunks, title, loaded_at FROM documents ORDER BY loaded_at DESC"
+        ).fetchall()
     return [Document(*row) for row in rows]
 
 
-def find_document(store: MemoryStore, path_or_id: str) -> Document:
-    candidates = [d for d in list_documents(store)
-                  if str(d.id) == path_or_id or d.path == path_or_id
-                  or d.path == str(Path(path_or_id).expanduser().resolve())]
-    if not candidates:
-        raise MemchatError(f"no loaded document '{path_or_id}'; see `memchat docs list`")
-    return candidates[0]
+def find_document(store: MemoryStore, key: str) -> Document:
+    """A loaded document by id, path, or (when only one has it) file name or title."""
+    documents = list_documents(store)
+    resolved = str(Path(key).expanduser().resolve())
+    exact = [d for d in documents if str(d.id) == key or d.path in (key, resolved)]
+    if exact:
+        return exact[0]
+    named = [d for d in documents if key in (Path(d.path).name, d.title)]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        ids = ", ".join(str(d.id) for d in named[:10])
+        raise MemchatError(f"{len(named)} loaded documents are called '{key}'; use the id of the one you "
+                           f"mean ({ids})")
+    raise MemchatError(f"no loaded document '{key}' (by id, path or file name); see `memchat docs list`")
 
 
 def _chunk_item(chunk: Chunk, path: str, document_id: int, title: str, occurred_at: str, index: int) -> NewItem:
@@ -98,19 +124,22 @@ def _batched(chunks: Iterable[Chunk], size: int) -> Iterator[list[Chunk]]:
 
 
 def load_document(store: MemoryStore, path: Path,
-                  on_progress: Callable[[Progress], None] | None = None) -> LoadOutcome:
-    """Ingest one file transactionally; raises DocumentError for files that cannot be read."""
+                  on_progress: Callable[[Progress], None] | None = None,
+                  cancel: Callable[[], bool] | None = None) -> LoadOutcome:
+    """Ingest one file transactionally; raises DocumentError for files that cannot be read, and
+    LoadCancelled (after rolling the document back) when ``cancel()`` turns true between batches."""
     path = path.expanduser().resolve()
     digest = file_digest(path)
     size = path.stat().st_size
-    existing = store.db.execute("SELECT id, content_hash FROM documents WHERE path = ?", [str(path)]).fetchone()
+    with store.lock:
+        existing = store.db.execute("SELECT id, content_hash FROM documents WHERE path = ?", [str(path)]).fetchone()
     if existing and existing[1] == digest:
         return LoadOutcome(path, "unchanged")
     now = datetime.now(UTC).isoformat(timespec="microseconds")
     modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat()
     progress = Progress(path, 0, size, 0, time.perf_counter())
     removed_ids: list[int] = []
-    with store.lock, store.db.conn:  # one transaction: all of this document or none of it
+    with store.lock, transaction(store.db):  # all of this document or none of it
         if existing:
             removed_ids = [r[0] for r in store.db.execute(
                 "SELECT id FROM memory_items WHERE document_id = ? AND duplicate_of IS NULL", [existing[0]])]
@@ -124,6 +153,7 @@ def load_document(store: MemoryStore, path: Path,
         chunks = chunk_sections(sections, store.embedder.count_tokens, CHUNK_TOKENS, OVERLAP_TOKENS)
         count = 0
         for batch in _batched(chunks, EMBED_BATCH):
+            _check(cancel, path)
             items = [_chunk_item(c, str(path), document_id, path.name, modified, count + i)
                      for i, c in enumerate(batch)]
             store.insert(items, store.embedder.encode([item.key_text for item in items]), now=now)
@@ -132,6 +162,7 @@ def load_document(store: MemoryStore, path: Path,
             progress.bytes_done = min(size, batch[-1].char_end)  # characters ≈ bytes for most text
             if on_progress:
                 on_progress(progress)
+        _check(cancel, path)
         store.db.execute("UPDATE documents SET chunks = ? WHERE id = ?", [count, document_id])
     with store.lock:
         store.index.remove(removed_ids)
@@ -143,10 +174,21 @@ def load_document(store: MemoryStore, path: Path,
     return LoadOutcome(path, "replaced" if existing else "loaded", count)
 
 
+def _check(cancel: Callable[[], bool] | None, path: Path | None) -> None:
+    """Raise LoadCancelled (its outcomes are filled in by ``load_paths``) when asked to stop."""
+    if cancel is not None and cancel():
+        raise LoadCancelled(path)
+
+
 def load_paths(store: MemoryStore, paths: Iterable[Path],
                on_progress: Callable[[Progress], None] | None = None,
-               on_outcome: Callable[[LoadOutcome], None] | None = None) -> list[LoadOutcome]:
-    """Load files and folders; a file that cannot be loaded is skipped with its reason."""
+               on_outcome: Callable[[LoadOutcome], None] | None = None,
+               cancel: Callable[[], bool] | None = None) -> list[LoadOutcome]:
+    """Load files and folders; a file that cannot be loaded is skipped with its reason.
+
+    ``cancel`` is checked between files and between embedding batches: when it returns True
+    the document in progress is rolled back, whole, and LoadCancelled is raised with the
+    outcomes of the files finished before it (those stay loaded)."""
     files, skipped = discover_files(list(paths))
     outcomes = [LoadOutcome(p, "skipped", reason=reason) for p, reason in skipped]
     for outcome in outcomes:
@@ -154,9 +196,13 @@ def load_paths(store: MemoryStore, paths: Iterable[Path],
             on_outcome(outcome)
     for path in files:
         try:
-            outcome = load_document(store, path, on_progress)
+            _check(cancel, None)
+            outcome = load_document(store, path, on_progress, cancel)
         except DocumentError as exc:
             outcome = LoadOutcome(path, "skipped", reason=str(exc))
+        except LoadCancelled as exc:
+            exc.outcomes = outcomes
+            raise
         outcomes.append(outcome)
         if on_outcome:
             on_outcome(outcome)
@@ -165,9 +211,9 @@ def load_paths(store: MemoryStore, paths: Iterable[Path],
 
 def forget_document(store: MemoryStore, document: Document) -> int:
     """Remove a document and its chunks from SQLite, FTS and FAISS."""
-    ids = [r[0] for r in store.db.execute("SELECT id FROM memory_items WHERE document_id = ?", [document.id])]
-    removed = store.delete(ids)
-    with store.lock, store.db.conn:
+    with store.lock:
+        ids = [r[0] for r in store.db.execute("SELECT id FROM memory_items WHERE document_id = ?", [document.id])]
+        removed = store.delete(ids)
         store.db.execute("DELETE FROM documents WHERE id = ?", [document.id])
-    store.save_index()
+        store.save_index()
     return removed

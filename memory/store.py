@@ -21,7 +21,7 @@ import numpy as np
 import sqlite_utils
 
 from assistant.errors import MemchatError
-from memory.db import apply_migrations
+from memory.db import apply_migrations, transaction
 from memory.embeddings import Embedder
 from memory.vector_index import VectorIndex
 
@@ -56,7 +56,11 @@ def _create_tables(db: sqlite_utils.Database) -> None:
     db["memory_meta"].create({"key": str, "value": str}, pk="key")
 
 
-MIGRATIONS = [_create_tables]
+def _index_message_id(db: sqlite_utils.Database) -> None:
+    db["memory_items"].create_index(["message_id"], if_not_exists=True)  # forgetting an exchange
+
+
+MIGRATIONS = [_create_tables, _index_message_id]
 
 
 @dataclass(frozen=True)
@@ -381,7 +385,7 @@ class MemoryStore:
             return 0
         removed = 0
         indexed: list[int] = []
-        with self.db.conn:
+        with transaction(self.db):
             for start in range(0, len(wanted), 500):
                 part = wanted[start : start + 500]
                 marks = ", ".join("?" * len(part))
@@ -403,6 +407,13 @@ class MemoryStore:
         marks = ", ".join("?" * len(ids))
         rows = self.db.execute(f"SELECT {ITEM_COLUMNS} FROM memory_items m WHERE m.id IN ({marks})", list(ids))
         return {row[0]: _item(row) for row in rows}
+
+    @locked
+    def item_ids_for_message(self, message_id: int) -> list[int]:
+        """The memory items made from a session message (a chat round is keyed by its answer),
+        linked duplicates included; oldest first."""
+        rows = self.db.execute("SELECT id FROM memory_items WHERE message_id = ? ORDER BY id", [message_id])
+        return [row[0] for row in rows.fetchall()]
 
     @locked
     def embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:

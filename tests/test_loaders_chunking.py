@@ -28,6 +28,7 @@ from memory.loaders import (
     file_digest,
     iter_sections,
 )
+from pdf_files import make_pdf
 
 CountTokens = Callable[[str], int]
 
@@ -50,37 +51,6 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 
 def sections_of(path: Path) -> list[Section]:
     return list(iter_sections(path))
-
-
-def pdf_escape(line: str) -> str:
-    return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-
-
-def make_pdf(path: Path, pages: list[list[str]]) -> Path:
-    """A real PDF, written by hand: one Helvetica text line per string, one page per list."""
-    objects: list[bytes] = []
-    page_ids = [4 + 2 * i for i in range(len(pages))]
-    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
-    kids = " ".join(f"{i} 0 R" for i in page_ids)
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    for page_id, lines in zip(page_ids, pages, strict=True):
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {page_id + 1} 0 R "
-                       "/Resources << /Font << /F1 3 0 R >> >> >>".encode())
-        shown = "".join(f"({pdf_escape(line)}) Tj T* " for line in lines)
-        content = f"BT /F1 12 Tf 14 TL 72 720 Td {shown}ET".encode("latin-1")
-        objects.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    path.write_bytes(bytes(out))
-    return path
 
 
 # ---------------------------------------------------------------- formats
@@ -517,3 +487,93 @@ def test_random_texts_obey_the_chunk_invariants(count_tokens: CountTokens, body:
         assert chunk.heading == ("a" if split % 2 or chunk.char_start < cut else "b")
         covered.update(range(chunk.char_start, chunk.char_end))
     assert {i for i, ch in enumerate(body) if not ch.isspace()} <= covered  # no text dropped
+
+
+# ---------------------------------------------------------------- loading into memory
+
+
+def test_cancel_after_the_first_file_keeps_it_and_a_rerun_loads_the_second(memory_store, tmp_path: Path) -> None:
+    from memory.documents import LoadCancelled, list_documents, load_paths
+
+    first = write(tmp_path / "docs" / "a.md", "# Bees\n\nBees make honey from the nectar of flowers.\n")
+    second = write(tmp_path / "docs" / "b.md", "# Whales\n\nBlue whales eat krill by the tonne.\n")
+    cancelled = False
+
+    def on_outcome(outcome) -> None:  # noqa: ANN001
+        nonlocal cancelled
+        cancelled = True
+
+    with pytest.raises(LoadCancelled, match="load the same paths again") as caught:
+        load_paths(memory_store, [first, second], on_outcome=on_outcome, cancel=lambda: cancelled)
+
+    assert [(o.path, o.status) for o in caught.value.outcomes] == [(first.resolve(), "loaded")]
+    assert [d.path for d in list_documents(memory_store)] == [str(first.resolve())]
+    assert memory_store.count() == 1
+    assert memory_store.db.execute("SELECT COUNT(*) FROM memory_items WHERE source = ?",
+                                   [str(second.resolve())]).fetchone()[0] == 0
+    again = load_paths(memory_store, [first, second])
+    assert [o.status for o in again] == ["unchanged", "loaded"]
+    assert {d.path for d in list_documents(memory_store)} == {str(first.resolve()), str(second.resolve())}
+
+
+def test_cancel_mid_document_rolls_its_replacement_back_whole(memory_store, tmp_path: Path) -> None:
+    from memory.documents import EMBED_BATCH, LoadCancelled, find_document, load_paths
+    from memory.store import SearchFilters
+
+    path = write(tmp_path / "book.md", "# Old\n\nThe old edition talks about lighthouses.\n")
+    load_paths(memory_store, [path])
+    old = find_document(memory_store, str(path))
+    indexed = memory_store.index.index.ntotal
+    write(path, "# New\n\n" + "\n\n".join(f"Paragraph {i} of the new edition is about orchards, apples and "
+                                          f"pears, row {i}. " * 12 for i in range(90)))
+    batches = []
+
+    with pytest.raises(LoadCancelled, match="book.md was left out, whole") as caught:
+        load_paths(memory_store, [path], on_progress=lambda p: batches.append(p.chunks),
+                   cancel=lambda: bool(batches))
+
+    assert batches == [EMBED_BATCH] and caught.value.path == path.resolve()
+    assert find_document(memory_store, str(path)) == old  # the old edition, as it was
+    [(text,)] = memory_store.db.execute("SELECT text FROM memory_items").fetchall()
+    assert "lighthouses" in text
+    assert memory_store.lexical("orchards", 5, SearchFilters()) == []
+    assert memory_store.index.index.ntotal == indexed
+    assert [o.status for o in load_paths(memory_store, [path])] == ["replaced"]
+
+
+def test_find_document_by_id_path_file_name_or_title(memory_store, tmp_path: Path) -> None:
+    from memory.documents import find_document, load_paths
+
+    notes = write(tmp_path / "one" / "notes.md", "Bees make honey.\n")
+    other = write(tmp_path / "two" / "notes.md", "Whales eat krill.\n")
+    plan = write(tmp_path / "plan.txt", "Plant tulips in autumn.\n")
+    load_paths(memory_store, [notes, plan])
+    by_id = find_document(memory_store, "1")
+    assert by_id.path == str(notes.resolve())
+    assert find_document(memory_store, str(plan)).path == str(plan.resolve())
+    assert find_document(memory_store, "plan.txt").path == str(plan.resolve())
+    assert find_document(memory_store, "notes.md").id == by_id.id  # unique so far
+    load_paths(memory_store, [other])
+    with pytest.raises(MemchatError, match=r"2 loaded documents are called 'notes.md'; use the id"):
+        find_document(memory_store, "notes.md")
+    with pytest.raises(MemchatError, match="no loaded document 'missing.md'"):
+        find_document(memory_store, "missing.md")
+
+
+def test_listing_documents_waits_for_a_load_in_progress(memory_store, tmp_path: Path) -> None:
+    import threading
+
+    from memory.documents import list_documents, load_paths
+
+    path = write(tmp_path / "bees.md", "# Bees\n\nBees make honey from the nectar of flowers.\n")
+    listed: list = []
+    reader = threading.Thread(target=lambda: listed.append(list_documents(memory_store)))
+
+    def mid_load(progress) -> None:  # noqa: ANN001 - inside the document's transaction
+        reader.start()
+        reader.join(0.5)
+
+    load_paths(memory_store, [path], on_progress=lambda p: None if reader.is_alive() or listed else mid_load(p))
+    reader.join(10)
+    [[document]] = listed  # not the half-loaded row (chunks 0): the reader waited for the commit
+    assert document.chunks == 1

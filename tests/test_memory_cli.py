@@ -99,6 +99,14 @@ def test_chat_turns_become_searchable_memory_across_sessions(isolated_env: Path)
     hits = json.loads(result.stdout)["hits"]
     assert hits and "Biscuit" in hits[0]["text"] and hits[0]["kind"] == "chat"
     assert hits[0]["dense"]["rank"] is not None  # embedded when memory was opened
+    session = hits[0]["session_id"]
+    forgot = run("forget", "--message", str(hits[0]["message_id"]), "--yes")
+    assert forgot.returncode == 0, forgot.stderr
+    assert "and 2 chat message(s)" in forgot.stdout
+    assert json.loads(run("search", "--json", "--kind", "chat", "what does my dog like to chase").stdout)["hits"] == []
+    shown = run("sessions", "show", session)
+    assert "Biscuit" not in shown.stdout
+    assert_one_line_error(run("forget", "--message", "999999", "--yes"), "999999")
 
 
 def test_sigkill_mid_ingest_leaves_the_store_consistent(isolated_env: Path, monkeypatch) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assistant.errors import MemchatError
 from memory.db import open_database
 from memory.store import EmbeddingMismatchError, MemoryStore, NewItem, SearchFilters
 from memory.vector_index import VectorIndex
@@ -180,3 +181,45 @@ def test_ivf_index_is_used_when_large(tmp_path: Path) -> None:
     assert index.search(vectors[123], 1)[0][0] == 124
     index.remove([124])
     assert index.search(vectors[123], 1)[0][0] != 124
+
+
+def test_items_made_from_a_message_are_found_by_its_id(memory_store: MemoryStore) -> None:
+    first = memory_store.add([item("User: thanks!\nAssistant: You're welcome!", message_id=7)])[0]
+    linked = memory_store.add([item("User: thanks!\nAssistant: You're welcome!", message_id=7)],
+                              dedupe_threshold=0.97)[0]
+    memory_store.add([item("User: what is 2+2?\nAssistant: 4", message_id=8)])
+    assert memory_store.item_ids_for_message(7) == [first, linked]  # the linked duplicate too
+    assert memory_store.item_ids_for_message(9) == []
+
+
+def test_forgetting_an_exchange_removes_it_from_the_chat_memory_graph_and_next_prompt(assistant) -> None:
+    assistant.settings.max_new_tokens = 8
+    sessions = assistant.sessions
+    session = sessions.create("family")
+    kept = "".join(assistant.chat.send(session.id, "My favourite colour is teal."))
+    reply = assistant.chat.send(session.id, "My sister Carol moved from Lyon to Montreal and works at Ubisoft.")
+    "".join(reply)
+    question, answer = sessions.messages(session.id)[-2:]
+    store = assistant.memory
+    assistant.memory_writer.submit()
+    assistant.memory_writer.flush(60)
+    assistant.extract_knowledge()
+    assert store.item_ids_for_message(answer.id) and assistant.knowledge.find("Carol")
+    sessions.save_summary(session.id, "Carol moved to Montreal.", covers_until=3)
+    plan = assistant.chat.plan(session.id, "Where does my sister live?")
+    assert any("Montreal" in m["content"] for m in plan.messages)
+
+    forgotten = assistant.forget_exchange(answer.id)
+
+    assert forgotten.message_ids == (question.id, answer.id) and forgotten.memory_items == 1
+    assert [m.content for m in sessions.messages(session.id)] == ["My favourite colour is teal.", kept]
+    assert sessions.summary(session.id) is None  # it covered the exchange
+    assert store.item_ids_for_message(answer.id) == []
+    assert assistant.knowledge.find("Carol") == []
+    plan = assistant.chat.plan(session.id, "Where does my sister live?")
+    assert not any("Montreal" in m["content"] or "Carol" in m["content"] for m in plan.messages)
+    saved = VectorIndex(store.index.path, store.embedder.name, store.embedder.dim)
+    saved.load()
+    assert saved.index.ntotal == store.index.index.ntotal == 1  # saved without the forgotten round
+    with pytest.raises(MemchatError, match="not an answer"):
+        assistant.forget_exchange(sessions.messages(session.id)[0].id)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import DataDirError, SessionNotFoundError, StoreVersionError
+from assistant.errors import DataDirError, MemchatError, SessionNotFoundError, StoreVersionError
 from assistant.export import export_session
-from assistant.sessions import SessionStore
+from assistant.sessions import SessionStore, session_title
 from memory.db import open_database
 
 
@@ -112,3 +112,51 @@ def test_a_damaged_database_file_is_a_clear_error(tmp_path: Path) -> None:
     (data_dir / "memchat.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(DataDirError, match="cannot open database.*move it away"):
         open_database(data_dir)
+
+
+def test_deleting_messages_keeps_the_rest_and_drops_a_summary_that_covered_them(store: SessionStore) -> None:
+    session = store.create("long chat")
+    other = store.create("other chat")
+    ids = [store.add_message(session.id, role, f"{role} {i}").id
+           for i in range(4) for role in ("user", "assistant")]
+    elsewhere = store.add_message(other.id, "user", "keep me").id
+    store.save_summary(session.id, "Turns 0 to 3 in short.", covers_until=3)
+
+    assert store.delete_messages(session.id, [ids[6], ids[7], elsewhere]) == 2  # after the summary's turns
+    assert [m.id for m in store.messages(session.id)] == ids[:6]
+    assert [m.content for m in store.messages(other.id)] == ["keep me"]
+    assert store.summary(session.id).text == "Turns 0 to 3 in short."
+    assert [i for i, _ in store.tail(session.id, 10)] == list(range(6))  # indices close up
+
+    assert store.delete_messages(session.id, [ids[2], ids[3]]) == 2  # turns it summarised
+    assert store.summary(session.id) is None
+    assert [m.content for m in store.messages(session.id)] == ["user 0", "assistant 0", "user 2", "assistant 2"]
+    assert store.delete_messages(session.id, []) == 0
+
+
+def test_a_session_named_after_a_removed_message_takes_the_next_ones_name(store: SessionStore) -> None:
+    first = "My bank PIN is 0000 and my password is hunter2, please remember both of them forever"
+    session = store.create(session_title(first))
+    assert session.name == first[:60] + "…"
+    ids = [store.add_message(session.id, role, text).id for role, text in
+           [("user", first), ("assistant", "Noted."), ("user", "Plan a trip to Oslo\nwith kids"), ("assistant", "Ok")]]
+    store.delete_messages(session.id, ids[:2])
+    assert store.get(session.id).name == "Plan a trip to Oslo"
+    store.delete_messages(session.id, ids[2:])
+    assert store.get(session.id).name == "New chat"
+    named = store.create("Holiday plans")  # a name the user gave stays
+    message = store.add_message(named.id, "user", "Book the ferry")
+    store.delete_messages(named.id, [message.id])
+    assert store.get(named.id).name == "Holiday plans"
+
+
+def test_an_answer_knows_the_message_it_replied_to(store: SessionStore) -> None:
+    session = store.create()
+    first = store.add_message(session.id, "assistant", "Hello! How can I help?")
+    question = store.add_message(session.id, "user", "What is 2+2?")
+    store.add_message(store.create().id, "user", "interleaved from another chat")
+    answer = store.add_message(session.id, "assistant", "4")
+    assert store.question_of(answer) == question
+    assert store.question_of(first) is None
+    with pytest.raises(MemchatError, match="no stored message #999"):
+        store.message(999)

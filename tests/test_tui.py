@@ -16,17 +16,17 @@ from textual.widgets import DataTable, Input, Markdown
 
 from assistant.app import Assistant
 from memory.documents import list_documents, load_paths
+from pdf_files import make_pdf
 from tui.app import ChatApp
 from tui.loading import LoadProgress
 from tui.screens.chat import ChatScreen
-from tui.screens.chat_commands import items_of_message
 from tui.screens.context import ContextScreen
-from tui.screens.dialogs import AskDialog, ConfirmDialog, SourcesDialog
+from tui.screens.dialogs import AskDialog, ConfirmDialog, SourcesDialog, highlighted
 from tui.screens.documents import DocumentsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.knowledge import EntityList, FactTable, KnowledgeScreen
 from tui.screens.sessions import SessionsScreen
-from tui.widgets import ChatMessage, Note
+from tui.widgets import ChatMessage, Note, SourcesLine
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ZEBRA = ("# Project Zebra\n\nProject Zebra is our secret satellite programme. The launch code for Project Zebra "
@@ -343,6 +343,67 @@ async def test_context_panel_shows_what_the_prompt_held(assistant: Assistant, ze
         await wait_for(pilot, lambda: app.screen is app.chat_screen)
 
 
+PUMP_MANUAL = [
+    ["Harbor Pump HP-40 Owner's Manual", "Chapter 1. Safety",
+     "Always disconnect the HP-40 from mains power before opening the housing.",
+     "The pump must never run dry for more than 30 seconds; the seals overheat."],
+    ["Chapter 2. Maintenance", "Replace the intake filter every 90 days, or sooner in sandy water.",
+     "The impeller bearings need two drops of food-grade silicone oil each spring."],
+    ["Chapter 3. Troubleshooting", "If the red LED blinks three times, the float switch is stuck.",
+     "Lift the float by hand and release it; the pump restarts within ten seconds."],
+]
+
+
+async def test_a_new_user_loads_a_pdf_asks_and_sees_the_passage_it_drew_on(assistant: Assistant,
+                                                                          tmp_path: Path) -> None:
+    """The done bar: load a PDF from the documents panel, ask about it, see its sources under
+    the answer, and open the passage (its sentence highlighted) from the context panel."""
+    pdf = make_pdf(tmp_path / "hp40-manual.pdf", PUMP_MANUAL)
+    app = ChatApp(assistant)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await pilot.press("ctrl+l")
+        documents = app.screen
+        assert isinstance(documents, DocumentsScreen)
+        documents.query_one("#doc-path", Input).value = str(pdf)
+        documents.query_one("#doc-path", Input).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: documents.table.row_count == 1)
+        await pilot.press("escape")
+        answer = await exchange(pilot, app, "What does the manual say about the intake filter?")
+        assert "90 days" in answer.source
+        [line] = app.chat_screen.query(SourcesLine)
+        assert line.answer is answer and "hp40-manual.pdf p.2" in str(line.render())
+        await pilot.press("ctrl+t")
+        context = app.screen
+        assert isinstance(context, ContextScreen)
+        table = context.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count > 0)
+        assert "hp40-manual.pdf p.2" in str(context.query_one("#context-heading").render())
+        part, *_, what = rows(table)[table.cursor_row]  # the cursor starts on the best source
+        assert part.startswith("★ m") and "hp40-manual.pdf p.2" in what
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SourcesDialog))
+        [source] = app.screen.sources
+        assert source.where == "hp40-manual.pdf p.2"
+        assert source.quotes == ("Replace the intake filter every 90 days, or sooner in sandy water.",)
+        assert any(span.style == "bold reverse" for span in highlighted(source).spans)
+
+
+async def test_a_click_on_the_sources_line_explains_the_answer(assistant: Assistant, zebra: Path) -> None:
+    load_paths(assistant.memory, [zebra])
+    app = ChatApp(assistant)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        first = await exchange(pilot, app, "What is the launch code for Project Zebra?")
+        await exchange(pilot, app, "Thanks!")
+        lines = app.chat_screen.query(SourcesLine)
+        assert [line.answer for line in lines] == [first]  # "Thanks!" drew on nothing
+        await pilot.click(lines.first())
+        await wait_for(pilot, lambda: isinstance(app.screen, ContextScreen))
+        assert app.screen.message_id == first.message_id
+
+
 async def test_summarize_writes_a_summary_into_the_chat(assistant: Assistant, zebra: Path) -> None:
     load_paths(assistant.memory, [zebra])
     app = ChatApp(assistant)
@@ -403,20 +464,6 @@ async def test_the_knowledge_panel_shows_what_a_chat_taught(assistant: Assistant
         await wait_for(pilot, lambda: not assistant.knowledge.find("Carol Martin"))
 
 
-async def test_forget_removes_the_last_exchange_from_memory(assistant: Assistant) -> None:
-    assistant.settings.max_new_tokens = 16
-    app = ChatApp(assistant)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(pilot, app)
-        answer = await exchange(pilot, app, "My locker number at the gym is 5821.")
-        assert items_of_message(assistant.memory, answer.message_id)
-        await send(pilot, app, "/forget")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("y")
-        await wait_for(pilot, lambda: answer.has_class("-forgotten"))
-    assert items_of_message(assistant.memory, answer.message_id) == []
-
-
 # -- help and the palette ----------------------------------------------------------------------------------
 async def test_help_lists_the_commands_and_keys(assistant: Assistant) -> None:
     app = ChatApp(assistant)
@@ -463,3 +510,28 @@ def _clean_env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith(("MEMCHAT_", "TMUX"))}
+
+
+async def test_forget_takes_the_last_exchange_off_the_screen_and_out_of_the_next_prompt(
+        assistant: Assistant) -> None:
+    assistant.settings.max_new_tokens = 16
+    app = ChatApp(assistant)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await exchange(pilot, app, "My favourite colour is teal.")
+        answer = await exchange(pilot, app, "My locker number at the gym is 5821.")
+        assert assistant.memory.item_ids_for_message(answer.message_id)
+        session = app.chat_screen.session
+        assert any("5821" in m["content"] for m in assistant.chat.plan(session.id, "What is my locker?").messages)
+        await send(pilot, app, "/forget")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert "leave this chat, long-term memory and the knowledge graph" in app.screen.question
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(app.chat_screen.query(ChatMessage)) == 2)
+        shown = [m.source for m in app.chat_screen.query(ChatMessage)]
+        assert shown[0] == "My favourite colour is teal." and not any("5821" in text for text in shown)
+        assert app.chat_screen.selected is app.chat_screen.answers[-1]
+    assert len(assistant.sessions.messages(session.id)) == 2
+    assert assistant.memory.item_ids_for_message(answer.message_id) == []
+    plan = assistant.chat.plan(session.id, "What is my locker?")
+    assert not any("5821" in m["content"] for m in plan.messages)

@@ -58,14 +58,16 @@ def context_meta() -> dict[str, Any]:
     """A recorded prompt account like ``PromptPlan.explain()`` writes."""
     return {
         "prompt_tokens": 412, "decode_tokens_per_s": 31.4,
-        "cited": ["m7"], "supported_by": ["m7", "f1"],
+        "cited": ["m7"], "supported_by": ["m12"],
+        "support": [{"ref": "m12", "score": 1.0, "words": ["second", "largest", "Canada"],
+                     "quotes": ["Montreal is the second-largest city in Canada."]}],
         "context": {
             "budget": 7680, "context_length": 8192, "prompt_tokens": 412, "window_start": 0, "kept_turns": 2,
             "dropped_turns": 0, "message_cut": False, "warnings": [],
             "sections": {
                 "system": {"tokens": 38, "items": []},
                 "summary": {"tokens": 0, "items": []},
-                "facts": {"tokens": 9, "items": [{"ref": "f1", "text": "Carol lives in Montreal", "items": [7]}]},
+                "facts": {"tokens": 9, "items": [{"ref": "m7", "text": "Carol lives in Montreal [m7]", "items": [7]}]},
                 "memories": {"tokens": 120, "items": [
                     {"ref": "m7", "id": 7, "label": "chat 2026-04-02", "score": 0.032787, "tokens": 64,
                      "text": "User: My sister Carol moved to Montreal.\nAssistant: How exciting!"},

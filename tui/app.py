@@ -34,6 +34,12 @@ class ChatApp(App[None]):
     """memchat's terminal chat."""
 
     TITLE = "memchat"
+    CSS = """
+    /* Textual's 40% placeholders are hard to read, in the light theme above all */
+    TextArea > .text-area--placeholder, Input > .input--placeholder {
+        color: $text-muted;
+    }
+    """
     SCREENS = {"sessions": SessionsScreen, "knowledge": KnowledgeScreen, "documents": DocumentsScreen}
     COMMANDS = App.COMMANDS | {MemchatCommands}
     BINDINGS = [  # the footer shows them in this order (the chat's own keys first)
@@ -141,7 +147,8 @@ class ChatApp(App[None]):
 
     def key_help(self) -> list[tuple[str, str]]:
         """Every key, for the help screen."""
-        bindings = [b for b in [*ChatScreen.BINDINGS, *Panel.BINDINGS, *self.BINDINGS] if isinstance(b, Binding)]
+        bindings = [b for b in [*ChatScreen.BINDINGS, *Panel.BINDINGS, *self.BINDINGS]
+                    if isinstance(b, Binding) and (b.show or b.tooltip)]
         rows = [(key_name(b.key), b.tooltip or b.description) for b in bindings]
         rows += list(PromptInput.KEYS)
         rows += [("Ctrl+P", "Command palette: every action by name, and the theme (light or dark)"),

@@ -41,7 +41,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("kg", "[NAME]", "Knowledge graph", "Open the knowledge panel (on NAME): facts, sources, edits.",
             "knowledge"),
     Command("forget", "[ITEM_ID]", "Forget the last exchange",
-            "Remove the last exchange (or memory item ITEM_ID) from long-term memory."),
+            "Remove the last exchange from the chat, memory and graph (or memory item ITEM_ID)."),
     Command("summarize", "DOC", "Summarise a document", "Summarise a loaded document (path, file name or id).",
             "documents"),
     Command("new", "", "New chat", "Start a new chat."),

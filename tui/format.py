@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from assistant.explain import answer_sources, source_label
 
 if TYPE_CHECKING:
     from assistant.backends import ModelInfo
@@ -68,6 +70,16 @@ def status_line(info: ModelInfo | None, prompt_tokens: int | None = None,
     if tokens_per_s:
         parts.append(f"{tokens_per_s:.1f} tok/s")
     return " · ".join([*parts, info.backend])
+
+
+def sources_line(meta: dict[str, Any], width: int = 70) -> str:
+    """What an answer drew on, for the line under it ('' when nothing matched)."""
+    refs = answer_sources(meta)
+    if not refs:
+        return ""
+    names = list(dict.fromkeys(source_label(meta, ref) for ref in refs))
+    shown = one_line("; ".join(names), width)
+    return f"Sources: {shown} · Ctrl+T shows where"
 
 
 def search_markdown(query: str, hits: Sequence[Hit], names: dict[str, str]) -> str:

@@ -41,10 +41,6 @@ def open_store(assistant: Assistant) -> MemoryStore:
     return store
 
 
-class LoadCancelled(Exception):
-    """Raised from the progress callback to stop loading (the open document rolls back)."""
-
-
 def outcome_text(outcomes: Sequence[LoadOutcome]) -> str:
     """'Loaded notes.md (12 passages); skipped a.xyz: unsupported file type'."""
     done = [o for o in outcomes if o.status in ("loaded", "replaced")]
@@ -127,10 +123,6 @@ class LoadProgress(Vertical):
     def _stopped(self) -> bool:
         return self.cancel_event.is_set() or get_current_worker().is_cancelled or not self.is_attached
 
-    def _check(self) -> None:
-        if self._stopped():
-            raise LoadCancelled
-
     def _ui(self, method: Callable[..., object], *args: object) -> None:
         """Run one of this widget's methods on the app's thread (unless it is gone)."""
         app = self._host_app
@@ -139,7 +131,7 @@ class LoadProgress(Vertical):
 
     @background(thread=True, group="load")
     def load(self) -> None:
-        from memory.documents import load_paths
+        from memory.documents import LoadCancelled, load_paths
         from memory.loaders import SUPPORTED_KINDS, discover_files
 
         assistant = cast("ChatApp", self._host_app).assistant
@@ -148,7 +140,6 @@ class LoadProgress(Vertical):
         finished_bytes = 0
 
         def on_progress(progress: Progress) -> None:
-            self._check()
             self._ui(self._advance, f"Loading {progress.path.name}: {progress.chunks} passages "
                                     f"({progress.chunks_per_s:.0f}/s)", finished_bytes + progress.bytes_done, total)
 
@@ -158,12 +149,11 @@ class LoadProgress(Vertical):
                 finished_bytes += outcome.path.stat().st_size
             self.outcomes.append(outcome)
             self._ui(self._advance, outcome_text([outcome]), finished_bytes, total)
-            self._check()
 
         text, ok, cut_short = "Loading failed", False, True
         try:
             self._ui(self._say, "Opening memory (the first time loads the embedding model)…")
-            load_paths(open_store(assistant), self.paths, on_progress, on_outcome)
+            load_paths(open_store(assistant), self.paths, on_progress, on_outcome, cancel=self._stopped)
             ok, cut_short = any(o.status != "skipped" for o in self.outcomes), False
             text = (outcome_text(self.outcomes)
                     or f"No documents to load in {self.paths[0]}: memchat reads {SUPPORTED_KINDS}")

@@ -25,6 +25,7 @@ class SourceView:
     where: str  # 'notes.md p.3' or 'chat "Trip" turn 4, 2026-05-01'
     text: str
     session_id: str | None = None  # the chat it came from, to jump to
+    quotes: tuple[str, ...] = ()  # sentences an answer drew on, to highlight
 
 
 def session_names(assistant: Assistant, session_ids: Iterable[str | None]) -> dict[str, str]:
@@ -38,8 +39,8 @@ def session_names(assistant: Assistant, session_ids: Iterable[str | None]) -> di
     return names
 
 
-def memory_sources(assistant: Assistant, item_ids: Sequence[int]) -> list[SourceView]:
-    """The memory items, in full, in the given order."""
+def memory_sources(assistant: Assistant, item_ids: Sequence[int], quotes: Sequence[str] = ()) -> list[SourceView]:
+    """The memory items, in full, in the given order; ``quotes`` are sentences to highlight."""
     items = assistant.memory.get(list(item_ids))
     names = session_names(assistant, (item.session_id for item in items.values()))
     views = []
@@ -50,7 +51,8 @@ def memory_sources(assistant: Assistant, item_ids: Sequence[int]) -> list[Source
             continue
         where = item_place(item, names.get(item.session_id or ""))
         session = item.session_id if item.session_id in names else None
-        views.append(SourceView(f"Memory #{item.id} · {item.kind}", where, item.text, session))
+        shown = tuple(quote for quote in quotes if quote in item.text)
+        views.append(SourceView(f"Memory #{item.id} · {item.kind}", where, item.text, session, shown))
     return views
 
 

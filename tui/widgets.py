@@ -38,8 +38,8 @@ class ChatMessage(Markdown):
     ChatMessage.-selected {
         background: $accent 12%;
     }
-    ChatMessage.-forgotten {
-        border-left: thick $foreground-muted;
+    ChatMessage.-sourced {
+        margin: 0 1;
     }
     """
 
@@ -65,6 +65,37 @@ class ChatMessage(Markdown):
 
     def on_click(self, event: events.Click) -> None:
         self.post_message(self.Selected(self))
+
+
+class SourcesLine(Static):
+    """Under an answer: the documents, chats and facts it drew on; a click explains it."""
+
+    DEFAULT_CSS = """
+    SourcesLine {
+        margin: 0 1 1 1;
+        padding: 0 1 0 2;
+        color: $text-muted;
+        text-style: italic;
+    }
+    SourcesLine:hover {
+        color: $text;
+    }
+    """
+
+    class Clicked(Message):
+        """The user clicked the line of ``answer``."""
+
+        def __init__(self, answer: ChatMessage) -> None:
+            super().__init__()
+            self.answer = answer
+
+    def __init__(self, answer: ChatMessage, text: str) -> None:
+        super().__init__(text, markup=False)
+        self.answer = answer
+        answer.add_class("-sourced")
+
+    def on_click(self, event: events.Click) -> None:
+        self.post_message(self.Clicked(self.answer))
 
 
 class Note(Markdown):

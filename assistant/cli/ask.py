@@ -8,6 +8,7 @@ import click
 
 from assistant.cli.context import CliContext
 from assistant.errors import MemchatError
+from assistant.sessions import session_title
 
 EXIT_INTERRUPTED = 130  # the shell convention for a command stopped by SIGINT
 
@@ -23,11 +24,6 @@ def _read_prompt(words: tuple[str, ...]) -> str:
     if not prompt.strip():
         raise click.UsageError("give a prompt as arguments or on standard input")
     return prompt
-
-
-def _session_name(prompt: str) -> str:
-    first_line = prompt.strip().splitlines()[0]
-    return first_line[:60] + ("…" if len(first_line) > 60 else "")
 
 
 @click.command()
@@ -56,7 +52,7 @@ def ask(obj: CliContext, prompt: tuple[str, ...], continue_latest: bool, session
             session = None
         chat = assistant.chat  # loads the model
         if session is None:
-            session = assistant.sessions.create(_session_name(text), model=assistant.backend.info.model)
+            session = assistant.sessions.create(session_title(text), model=assistant.backend.info.model)
         try:
             reply = chat.send(session.id, text)
         except MemchatError:

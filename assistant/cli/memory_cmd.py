@@ -183,21 +183,24 @@ def search(obj: CliContext, query: str | None, k: int, as_json: bool, mode: str,
 
 @click.command("forget")
 @click.option("--item", "items", multiple=True, type=int, help="Forget this memory item id (repeatable).")
-@click.option("--document", "documents", multiple=True, help="Forget this document (path or id) and its chunks.")
+@click.option("--document", "documents", multiple=True,
+              help="Forget this document (id, path or file name) and its chunks.")
+@click.option("--message", "answers", multiple=True, type=int,
+              help="Forget the exchange this answer (a message id) ends: from its chat, memory and the graph.")
 @click.option("--session", "sessions", multiple=True, help="Forget what memory holds of this session.")
 @click.option("--search", "query", default=None, help="Forget the top hits of this search (see --k).")
 @click.option("-k", "--k", "k", type=click.IntRange(1, 100), default=1, show_default=True)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
-def forget(obj: CliContext, items: tuple[int, ...], documents: tuple[str, ...], sessions: tuple[str, ...],
-           query: str | None, k: int, yes: bool) -> None:
+def forget(obj: CliContext, items: tuple[int, ...], documents: tuple[str, ...], answers: tuple[int, ...],
+           sessions: tuple[str, ...], query: str | None, k: int, yes: bool) -> None:
     """Remove memories from SQLite, the keyword index and the vector index together."""
     from memory.documents import find_document, forget_document
     from memory.retrieval import SearchOptions
     from memory.retrieval import search as run_search
 
-    if not (items or documents or sessions or query):
-        raise click.UsageError("say what to forget: --item, --document, --session or --search")
+    if not (items or documents or answers or sessions or query):
+        raise click.UsageError("say what to forget: --item, --document, --message, --session or --search")
     with obj.assistant() as assistant:
         store = assistant.memory
         ids = set(items)
@@ -210,16 +213,23 @@ def forget(obj: CliContext, items: tuple[int, ...], documents: tuple[str, ...], 
                 click.echo(f"#{hit.item.id}: {hit.item.text.strip()[:120]}")
             ids |= {hit.item.id for hit in hits}
         docs = [find_document(store, d) for d in documents]
+        exchanges = [assistant.sessions.message(answer) for answer in answers]  # each must exist
         total = len(ids) + sum(d.chunks for d in docs)
-        if total == 0:
+        if total == 0 and not exchanges:
             raise MemchatError("nothing matched; nothing was forgotten")
         if not yes:
-            click.confirm(f"Forget {total} memory item(s)?", abort=True)
+            what = [f"{total} memory item(s)"] if total else []
+            what += [f"{len(exchanges)} exchange(s) with their chat messages"] if exchanges else []
+            click.confirm(f"Forget {' and '.join(what)}?", abort=True)
         removed = store.delete(ids)
         for document in docs:
             removed += forget_document(store, document)
         store.save_index()
-        click.echo(f"Forgot {removed} memory item(s).")
+        messages = 0
+        for answer in exchanges:
+            forgotten = assistant.forget_exchange(answer.id)
+            removed, messages = removed + forgotten.memory_items, messages + len(forgotten.message_ids)
+        click.echo(f"Forgot {removed} memory item(s)" + (f" and {messages} chat message(s)." if exchanges else "."))
 
 
 @click.group("docs")

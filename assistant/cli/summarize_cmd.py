@@ -15,7 +15,7 @@ stderr = Console(stderr=True)
 @click.argument("document")
 @click.pass_obj
 def summarize(obj: CliContext, document: str) -> None:
-    """Summarise a loaded DOCUMENT (path or id from `memchat docs list`).
+    """Summarise a loaded DOCUMENT (id from `memchat docs list`, path, or file name).
 
     Parts that fit the model's context are summarised, then the summaries, until one
     summary covers the whole document. All of them are stored as searchable memories.

@@ -18,12 +18,12 @@ from textual.widgets.markdown import MarkdownStream
 
 from assistant.backends import ModelInfo
 from assistant.chat import Reply
-from assistant.sessions import Session
+from assistant.sessions import Session, session_title
 from tui.background import background, reporting
-from tui.format import one_line
+from tui.format import sources_line
 from tui.loading import LoadProgress
 from tui.screens.chat_commands import BUSY, LOADING, ChatCommands
-from tui.widgets import ChatMessage, Note, PromptInput, StatusBar
+from tui.widgets import ChatMessage, Note, PromptInput, SourcesLine, StatusBar
 
 SHOWN_MESSAGES = 200  # a resumed session shows its last messages; export it to read them all
 WELCOME = """**Welcome to memchat.** Ask anything: answers draw on what you said in earlier chats and on the \
@@ -33,6 +33,12 @@ documents you load.
 - Ctrl+T shows what an answer's prompt held; Ctrl+G what memchat knows
 - F1 or `/help` lists every command and key; Ctrl+P finds any action
 """
+
+
+def with_sources(message: ChatMessage) -> list[Widget]:
+    """The message, and under an answer the line naming its sources (if any matched)."""
+    text = sources_line(message.meta) if message.role == "assistant" else ""
+    return [message, SourcesLine(message, text)] if text else [message]
 
 
 class ChatScreen(ChatCommands):
@@ -104,7 +110,8 @@ class ChatScreen(ChatCommands):
         if tail and tail[0][0] > 0:
             widgets.append(Note(f"_{tail[0][0]:,} earlier messages are not shown; export the chat "
                                 "(Ctrl+O, then e) to read them all._"))
-        widgets += [ChatMessage.stored(message) for _, message in tail]
+        for _, message in tail:
+            widgets += with_sources(ChatMessage.stored(message))
         await self.chat.mount_all(widgets or [Note(WELCOME, id="welcome")])
         self.prompt.past_prompts = [m.content for _, m in tail if m.role == "user"]
         answers = self.answers
@@ -144,7 +151,7 @@ class ChatScreen(ChatCommands):
     async def send(self, text: str) -> None:
         """Show the message and stream the answer to it."""
         if self.session is None:
-            self.session = self.assistant.sessions.create(one_line(text, 60), model=self.memchat.model_info.model)
+            self.session = self.assistant.sessions.create(session_title(text), model=self.memchat.model_info.model)
             self.sub_title = self.session.name
         await self.chat.query("#welcome").remove()
         answer = ChatMessage("assistant", "")
@@ -191,6 +198,9 @@ class ChatScreen(ChatCommands):
         if reply.message is not None:
             answer.message_id, answer.meta = reply.message.id, reply.message.meta
             self.select(answer)
+            line = with_sources(answer)[1:]
+            if line:
+                await self.chat.mount(line[0], after=answer)
         self.status.show(prompt_tokens=reply.stats.prompt_tokens, tokens_per_s=reply.stats.decode_tokens_per_s)
         for warning in reply.warnings:
             self.notify(warning, title="Answered without part of its context", severity="warning")
@@ -241,6 +251,11 @@ class ChatScreen(ChatCommands):
     def on_chat_message_selected(self, event: ChatMessage.Selected) -> None:
         if event.message in self.answers:
             self.select(event.message)
+
+    def on_sources_line_clicked(self, event: SourcesLine.Clicked) -> None:
+        if event.answer in self.answers:
+            self.select(event.answer)
+            self.memchat.action_context()
 
     def action_select_answer(self, step: int) -> None:
         answers = self.answers

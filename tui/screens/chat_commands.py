@@ -1,7 +1,8 @@
 """What each slash command does in the chat (the table of commands is ``tui.commands``).
 
-``ChatScreen`` inherits these; they use its conversation: ``add_note``, ``add_to_chat``,
-``answers``, ``generating`` and ``set_busy``. What touches memory or the model runs in a worker.
+``ChatScreen`` inherits these; they use its conversation: ``chat``, ``add_note``,
+``add_to_chat``, ``answers``, ``selected``/``select``, ``generating`` and ``set_busy``.
+What touches memory or the model runs in a worker.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import asyncio
 import inspect
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from assistant.errors import MemchatError
 from tui.background import background, reporting
@@ -21,11 +21,6 @@ from tui.screens.dialogs import confirm
 from tui.screens.panel import MemchatScreen
 from tui.sources import memory_sources, session_names
 from tui.widgets import ChatMessage, Note
-
-if TYPE_CHECKING:
-    from assistant.app import Assistant
-    from memory.documents import Document
-    from memory.store import MemoryStore
 
 BUSY = "Still answering; press Esc to stop first."
 LOADING = "The model is still loading; try again in a moment."
@@ -67,33 +62,60 @@ class ChatCommands(MemchatScreen):
 
     @background(group="forget")
     async def command_forget(self, arg: str) -> None:
-        answer: ChatMessage | None = None
-        if arg:
-            item_id = parse_item_id(arg)
-            [source] = await asyncio.to_thread(memory_sources, self.assistant, [item_id])
-            if source.where == "forgotten":
-                raise MemchatError(f"there is no memory item #{item_id}; /search shows the ids of memories")
-            ids = [item_id]
-            question = f"Forget memory #{item_id} ({source.where})?\n\n{one_line(source.text, 200)}"
-        else:
-            if not self.answers:
-                raise MemchatError("nothing to forget in this chat yet; /forget ITEM_ID forgets any memory "
-                                   "(/search shows their ids)")
-            answer = self.answers[-1]
-            message_id = answer.message_id
-            ids = await asyncio.to_thread(lambda: items_of_message(self.assistant.memory, message_id))
-            if not ids:
-                raise MemchatError("the last exchange is not in long-term memory (is remember_chats off?)")
-            question = ("Forget the last exchange? It leaves long-term memory and the knowledge graph; "
-                        "this chat still shows it.")
-        confirm(self.app, question, "Forget", lambda: self.forget(ids, answer))
+        if not arg:
+            self.forget_last_exchange()
+            return
+        item_id = parse_item_id(arg)
+        [source] = await asyncio.to_thread(memory_sources, self.assistant, [item_id])
+        if source.where == "forgotten":
+            raise MemchatError(f"there is no memory item #{item_id}; /search shows the ids of memories")
+        question = f"Forget memory #{item_id} ({source.where})?\n\n{one_line(source.text, 200)}"
+        confirm(self.app, question, "Forget", lambda: self.forget_items([item_id]))
+
+    def forget_last_exchange(self) -> None:
+        """Ask, then forget the last exchange everywhere (see ``forget_exchange``)."""
+        if self.generating:
+            raise MemchatError(BUSY)
+        if not self.answers:
+            raise MemchatError("nothing to forget in this chat yet; /forget ITEM_ID forgets any memory "
+                               "(/search shows their ids)")
+        answer = self.answers[-1]
+        question = ("Forget the last exchange? Your message and its answer leave this chat, long-term memory "
+                    "and the knowledge graph.")
+        confirm(self.app, question, "Forget", lambda: self.forget_exchange(answer))
 
     @background(group="forget")
-    async def forget(self, ids: list[int], answer: ChatMessage | None) -> None:
-        removed = await asyncio.to_thread(forget_items, self.assistant, ids)
-        if answer is not None:
-            answer.add_class("-forgotten")
+    async def forget_items(self, ids: list[int]) -> None:
+        """Remove memory items (and what the graph learnt from them)."""
+
+        def forget() -> int:
+            store = self.assistant.memory  # the first use loads the embedding model
+            removed = store.delete(ids)
+            store.save_index()
+            return removed
+
+        removed = await asyncio.to_thread(forget)
         self.notify(f"Forgot {plural(removed, 'memory item')}.")
+
+    @background(group="forget")
+    async def forget_exchange(self, answer: ChatMessage) -> None:
+        """Forget an answer and the message it replied to: from the session, memory and the
+        graph, then from the screen."""
+        assert answer.message_id is not None
+        forgotten = await asyncio.to_thread(self.assistant.forget_exchange, answer.message_id)
+        messages = list(self.query(ChatMessage))
+        position = messages.index(answer) if answer in messages else 0
+        gone = [answer]
+        if position > 0 and messages[position - 1].role == "user" and len(forgotten.message_ids) == 2:
+            gone.insert(0, messages[position - 1])
+        attached = [w for w in self.chat.children if getattr(w, "answer", None) in gone]  # e.g. its sources line
+        await self.chat.remove_children([*gone, *attached])
+        if self.selected in gone:
+            self.select(self.answers[-1] if self.answers else None)
+        if self.session is not None and self.session.id == forgotten.session_id:  # its name may have changed
+            self.session = await asyncio.to_thread(self.assistant.sessions.get, forgotten.session_id)
+            self.sub_title = self.session.name
+        self.notify(f"Forgot the exchange ({plural(forgotten.memory_items, 'memory item')}).")
 
     async def command_summarize(self, arg: str) -> None:
         if not arg:
@@ -112,11 +134,12 @@ class ChatCommands(MemchatScreen):
     @background(thread=True, group="generate")
     def summarize(self, key: str, note: Note, cancel: threading.Event) -> None:
         from assistant.doc_summary import summarize_document
+        from memory.documents import find_document
 
         text = "_No summary: see the error message._"
         try:
             store = self.assistant.memory
-            document = find_loaded_document(store, key)
+            document = find_document(store, key)
             name = Path(document.path).name
             progress = f"Summarising **{name}**: {{}} of about {{}} model calls… (Esc stops)"
             summary = summarize_document(
@@ -163,33 +186,3 @@ def parse_item_id(text: str) -> int:
         raise MemchatError(f"'{text}' is not a memory item id; /search shows ids like #12")
     return int(digits)
 
-
-def items_of_message(store: MemoryStore, message_id: int | None) -> list[int]:
-    """The memory items made from a stored answer (its exchange)."""
-    with store.lock:
-        rows = store.db.execute("SELECT id FROM memory_items WHERE message_id = ?", [message_id]).fetchall()
-    return [row[0] for row in rows]
-
-
-def forget_items(assistant: Assistant, ids: list[int]) -> int:
-    """Remove memory items (and what the graph learned from them); returns how many went."""
-    store = assistant.memory
-    removed = store.delete(ids)
-    store.save_index()
-    return removed
-
-
-def find_loaded_document(store: MemoryStore, key: str) -> Document:
-    """A loaded document by id, path or file name."""
-    from memory.documents import find_document, list_documents
-
-    try:
-        return find_document(store, key)
-    except MemchatError:
-        named = [d for d in list_documents(store) if key in (Path(d.path).name, d.title)]
-        if len(named) == 1:
-            return named[0]
-        if named:
-            raise MemchatError(f"{len(named)} loaded documents are called {key}; use the id shown by "
-                               "Ctrl+L") from None
-        raise MemchatError(f"no loaded document '{key}'; Ctrl+L lists them, /load PATH adds one") from None

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from assistant.explain import SECTION_ORDER
+from assistant.explain import SECTION_ORDER, answer_sources, source_label
 from assistant.sessions import Message
 from tui.background import background
 from tui.format import day, one_line, plural
@@ -23,6 +23,7 @@ from tui.screens.panel import Panel, cursor_key
 from tui.sources import SourceView, memory_sources, message_source
 
 TEXT_WIDTH = 42  # fits 80 columns with the other columns
+OTHER_COLUMNS = 38  # what the other columns and the cell padding take
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,15 @@ def section_detail(name: str, context: dict[str, Any], items: list[dict[str, Any
     return "instructions"
 
 
-def context_rows(meta: dict[str, Any], turn_texts: dict[int, str] | None = None) -> list[ContextRow]:
+def context_rows(meta: dict[str, Any], turn_texts: dict[int, str] | None = None,
+                 width: int = TEXT_WIDTH) -> list[ContextRow]:
     """The rows for an answer's ``meta`` (see ``PromptPlan.explain``); ``turn_texts`` maps the
-    window's message ids to their text."""
+    window's message ids to their text; ``width``: of the text column."""
     context = meta.get("context")
     if not context:
         return []
     turn_texts = turn_texts or {}
+    drawn_on = set(answer_sources(meta))
     prompt = max(context["prompt_tokens"], 1)
     rows = []
     for name in SECTION_ORDER:
@@ -70,19 +73,20 @@ def context_rows(meta: dict[str, Any], turn_texts: dict[int, str] | None = None)
         rows.append(ContextRow(f"section:{name}", name.capitalize(), f"{tokens:,}", f"{tokens / prompt:.0%}",
                                what=section_detail(name, context, items)))
         for item in items:
+            mark = "★ " if item.get("ref") in drawn_on else "  "
             if name == "memories":
-                rows.append(ContextRow(f"memory:{item['id']}", f"  {item['ref']}", f"{item['tokens']:,}",
+                rows.append(ContextRow(f"memory:{item['id']}", f"{mark}{item['ref']}", f"{item['tokens']:,}",
                                        score=f"{item['score']:.3f}",
-                                       what=one_line(f"#{item['id']} {item['label']}: {item['text']}", TEXT_WIDTH)))
+                                       what=one_line(f"#{item['id']} {item['label']}: {item['text']}", width)))
             elif name == "facts":
                 sources = ", ".join(f"#{i}" for i in item["items"])
-                rows.append(ContextRow(f"fact:{item['ref']}", f"  {item['ref']}",
-                                       what=one_line(f"{item['text']} (from {sources or '?'})", TEXT_WIDTH)))
+                rows.append(ContextRow(f"fact:{item['ref']}", f"{mark}{item['ref']}",
+                                       what=one_line(f"{item['text']} (from {sources or '?'})", width)))
             elif name == "window":
                 who = "you" if item["role"] == "user" else item["role"]
                 text = turn_texts.get(item["message_id"], "")
                 rows.append(ContextRow(f"turn:{item['message_id']}", f"  #{item['index'] + 1}",
-                                       what=one_line(f"{who}: {text}", TEXT_WIDTH)))
+                                       what=one_line(f"{who}: {text}", width)))
             elif name == "summary":
                 rows.append(ContextRow("summary", "  summary", what="the chat's summary (Enter: read it)"))
     return rows
@@ -96,11 +100,21 @@ def context_heading(message: Message, position: int, count: int) -> str:
         return lines[0] + "\nNo context was recorded for this answer."
     lines[0] += (f" · prompt {context['prompt_tokens']:,} of {context['budget']:,} tokens "
                  f"(context {context['context_length']:,})")
-    cited = ", ".join(meta.get("cited") or []) or "nothing"
-    shared = ", ".join(meta.get("supported_by") or []) or "nothing"
-    lines.append(f"Cited: {cited} · shares words with: {shared}")
+    lines.append(sources_heading(meta))
     lines += [f"⚠ {warning}" for warning in context.get("warnings", [])]
     return "\n".join(lines)
+
+
+def sources_heading(meta: dict[str, Any]) -> str:
+    """What the answer drew on: the sources the model cited, and those whose words it repeats."""
+    cited = meta.get("cited") or []
+    support = {found["ref"]: found for found in meta.get("support") or []}
+    if not cited and not support:
+        return "Sources: none matched (the answer repeats nothing particular from its memories or facts)"
+    parts = [f"★ {ref} {source_label(meta, ref)}" + (" (cited)" if ref in cited else
+                                                      f" (repeats {', '.join(support[ref]['words'][:4])})")
+             for ref in answer_sources(meta)]
+    return "Sources: " + "; ".join(parts) + " · Enter on a ★ row shows the passage"
 
 
 class ContextTable(DataTable):
@@ -156,9 +170,13 @@ class ContextScreen(Panel):
             context_heading(message, position, max(len(self.answer_ids), 1)))
         table = self.query_one(DataTable)
         table.clear()
-        for row in context_rows(message.meta, turn_texts):
+        rows = context_rows(message.meta, turn_texts, max(TEXT_WIDTH, self.size.width - OTHER_COLUMNS))
+        for row in rows:
             part = Text(row.part, style="bold") if row.key.startswith("section:") else row.part
             table.add_row(part, row.tokens, row.share, row.score, row.what, key=row.key)
+        first_source = next((i for i, row in enumerate(rows) if row.part.startswith("★")), None)
+        if first_source is not None:
+            table.move_cursor(row=first_source, animate=False)
 
     def _fetch(self, message_id: int) -> tuple[Message, dict[int, str]]:
         sessions = self.assistant.sessions
@@ -190,17 +208,23 @@ class ContextScreen(Panel):
     async def open_source(self, key: str) -> None:
         kind, _, value = key.partition(":")
         heading = "Source"
+        quotes = self._quotes()
         if kind == "memory":
-            sources = await asyncio.to_thread(memory_sources, self.assistant, [int(value)])
+            sources = await asyncio.to_thread(memory_sources, self.assistant, [int(value)], quotes)
         elif kind == "fact":
             fact = next(i for i in self._items("facts") if i["ref"] == value)
             heading = f"Where “{fact['text']}” comes from"
-            sources = await asyncio.to_thread(memory_sources, self.assistant, fact["items"])
+            sources = await asyncio.to_thread(memory_sources, self.assistant, fact["items"], quotes)
         elif kind == "turn":
             sources = [await asyncio.to_thread(message_source, self.assistant, int(value))]
         else:
             sources = [await asyncio.to_thread(self._summary)]
         self.app.push_screen(SourcesDialog(sources, heading))
+
+    def _quotes(self) -> tuple[str, ...]:
+        """The sentences of the sources that the answer drew on (highlighted when shown)."""
+        assert self.message is not None
+        return tuple(quote for found in self.message.meta.get("support") or [] for quote in found["quotes"])
 
     def _items(self, section: str) -> list[dict[str, Any]]:
         assert self.message is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -139,9 +140,10 @@ class SourcesDialog(Dialog[None]):
                 for source in self.sources:
                     yield Static(source.title, markup=False, classes="title")
                     yield Static(source.where, markup=False, classes="where")
-                    yield Static(source.text, markup=False, classes="text")
+                    yield Static(highlighted(source), classes="text")
             chat = " · o: open the chat it came from" if self._chat() else ""
-            yield Static(f"Esc: close · Up/Down: scroll{chat}", classes="hint")
+            marked = " · highlighted: what the answer drew on" if any(s.quotes for s in self.sources) else ""
+            yield Static(f"Esc: close · Up/Down: scroll{chat}{marked}", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()
@@ -156,6 +158,13 @@ class SourcesDialog(Dialog[None]):
             return
         self.dismiss(None)
         cast("ChatApp", self.app).open_session(session_id)
+
+
+def highlighted(source: SourceView) -> Text:
+    """The source's text with the sentences an answer drew on highlighted."""
+    text = Text(source.text)
+    text.highlight_words(source.quotes, style="bold reverse")
+    return text
 
 
 def confirm(app: App, question: str, action: str, then: Callable[[], Any]) -> None:

@@ -142,12 +142,7 @@ class DocumentsScreen(Panel):
     async def refresh_list(self) -> None:
         from memory.documents import list_documents
 
-        def documents() -> list[Document]:
-            store = open_store(self.assistant)
-            with store.lock:  # not a document half-way through its load
-                return list_documents(store)
-
-        self.documents = await asyncio.to_thread(documents)
+        self.documents = await asyncio.to_thread(lambda: list_documents(open_store(self.assistant)))
         table = self.table
         keep = cursor_key(table)
         table.clear()

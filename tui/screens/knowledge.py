@@ -100,6 +100,10 @@ class KnowledgeScreen(Panel):
     KnowledgeScreen #kg-neighbours {
         height: 5;
     }
+    KnowledgeScreen #kg-entities, KnowledgeScreen #kg-neighbours {
+        border-title-color: $text-muted;
+        border-title-style: bold;
+    }
     """
 
     def __init__(self) -> None:

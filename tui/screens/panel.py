@@ -30,7 +30,13 @@ class MemchatScreen(Screen[None]):
 class Panel(MemchatScreen):
     """A panel over the chat: subclasses yield their widgets from ``compose_body``."""
 
-    BINDINGS = [Binding("escape", "back", "Back", tooltip="In a panel: back to the chat")]
+    BINDINGS = [
+        Binding("escape", "back", "Back", tooltip="In a panel: back to the chat"),
+        # the keys to the other panels work here too, but only the chat's footer lists them
+        *(Binding(key, f"app.{action}", show=False) for key, action in (
+            ("ctrl+o", "panel('sessions')"), ("ctrl+t", "context"), ("ctrl+g", "panel('knowledge')"),
+            ("ctrl+l", "panel('documents')"))),
+    ]
 
     def compose(self) -> ComposeResult:
         yield Header()
