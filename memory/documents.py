@@ -212,8 +212,9 @@ def load_paths(store: MemoryStore, paths: Iterable[Path],
 def forget_document(store: MemoryStore, document: Document) -> int:
     """Remove a document and its chunks from SQLite, FTS and FAISS."""
     with store.lock:
-        ids = [r[0] for r in store.db.execute("SELECT id FROM memory_items WHERE document_id = ?", [document.id])]
-        removed = store.delete(ids)
-        store.db.execute("DELETE FROM documents WHERE id = ?", [document.id])
+        with transaction(store.db):  # the chunks and the document's row go together
+            ids = [r[0] for r in store.db.execute("SELECT id FROM memory_items WHERE document_id = ?", [document.id])]
+            removed = store.delete(ids)
+            store.db.execute("DELETE FROM documents WHERE id = ?", [document.id])
         store.save_index()
     return removed

@@ -62,6 +62,19 @@ async def exchange(pilot: Pilot, app: ChatApp, text: str) -> ChatMessage:
     return app.chat_screen.query(ChatMessage)[-1]
 
 
+async def load_in_documents_panel(pilot: Pilot, app: ChatApp, path: Path) -> DocumentsScreen:
+    """Open the documents panel (Ctrl+L), type ``path`` into it, press Enter, wait for the load."""
+    await pilot.press("ctrl+l")
+    screen = app.screen
+    assert isinstance(screen, DocumentsScreen)
+    await wait_for(pilot, lambda: "No documents loaded yet" in str(screen.query_one("#doc-empty").render()))
+    screen.query_one("#doc-path", Input).value = str(path)
+    screen.query_one("#doc-path", Input).focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: screen.table.row_count == 1)
+    return screen
+
+
 def notes(app: ChatApp) -> list[str]:
     return [note.source for note in app.chat_screen.query(Note)]
 
@@ -297,14 +310,7 @@ async def test_documents_panel_loads_lists_and_removes(assistant: Assistant, zeb
     app = ChatApp(assistant)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, app)
-        await pilot.press("ctrl+l")
-        screen = app.screen
-        assert isinstance(screen, DocumentsScreen)
-        await wait_for(pilot, lambda: "No documents loaded yet" in str(screen.query_one("#doc-empty").render()))
-        screen.query_one("#doc-path", Input).value = str(zebra)
-        screen.query_one("#doc-path", Input).focus()
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: screen.table.row_count == 1)
+        screen = await load_in_documents_panel(pilot, app, zebra)
         name, _, passages, _ = rows(screen.table)[0]
         assert name == "zebra.md" and int(passages) >= 1
         screen.table.focus()
@@ -362,13 +368,7 @@ async def test_a_new_user_loads_a_pdf_asks_and_sees_the_passage_it_drew_on(assis
     app = ChatApp(assistant)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, app)
-        await pilot.press("ctrl+l")
-        documents = app.screen
-        assert isinstance(documents, DocumentsScreen)
-        documents.query_one("#doc-path", Input).value = str(pdf)
-        documents.query_one("#doc-path", Input).focus()
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: documents.table.row_count == 1)
+        await load_in_documents_panel(pilot, app, pdf)
         await pilot.press("escape")
         answer = await exchange(pilot, app, "What does the manual say about the intake filter?")
         assert "90 days" in answer.source
