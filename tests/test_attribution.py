@@ -85,3 +85,21 @@ def test_explain_names_each_source_with_the_words_and_sentences_it_gave() -> Non
     assert "Cited by the model: m9" in lines
     assert "Drawn from [m2] manual.pdf p.2: repeats 90, days" in lines
     assert "      “Replace the intake filter every 90 days.”" in lines
+
+
+def test_the_line_under_an_answer_groups_pages_and_fits_80_columns() -> None:
+    from tui.format import sources_line
+
+    support = [{"ref": ref, "score": 0.5, "words": ["x"], "quotes": []} for ref in ("m2", "m5")]
+    meta = meta_with(support, cited=["m9"])
+    meta["context"]["sections"]["memories"]["items"].append(
+        {"ref": "m5", "id": 5, "label": "manual.pdf p.7", "score": 0.02, "tokens": 9, "text": "Page seven."})
+    line = sources_line(meta)
+    assert line == "Sources: fact: Carol lives in Montreal; manual.pdf p.2, 7 · Ctrl+T: where"
+    many = meta_with([{"ref": f"m{i}", "score": 0.5, "words": ["x"], "quotes": []} for i in range(20, 40)])
+    many["context"]["sections"]["memories"]["items"] += [
+        {"ref": f"m{i}", "id": i, "label": f"a-rather-long-document-name-{i}.md", "score": 0.01, "tokens": 9,
+         "text": "..."} for i in range(20, 40)]
+    long_line = sources_line(many)
+    assert len(long_line) == 76 and long_line.endswith("… · Ctrl+T: where")
+    assert sources_line(meta_with([])) == ""

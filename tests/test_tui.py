@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -373,7 +374,8 @@ async def test_a_new_user_loads_a_pdf_asks_and_sees_the_passage_it_drew_on(assis
         answer = await exchange(pilot, app, "What does the manual say about the intake filter?")
         assert "90 days" in answer.source
         [line] = app.chat_screen.query(SourcesLine)
-        assert line.answer is answer and "hp40-manual.pdf p.2" in str(line.render())
+        assert line.answer is answer
+        assert re.search(r"^Sources: hp40-manual\.pdf p\.[\d, ]*\b2\b", str(line.render()))  # page 2 among them
         await pilot.press("ctrl+t")
         context = app.screen
         assert isinstance(context, ContextScreen)

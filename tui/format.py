@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+import re
 from typing import TYPE_CHECKING, Any
 
 from assistant.explain import answer_sources, source_label
+
+_PAGE = re.compile(r"(.+) p\.(\d+)")  # 'manual.pdf p.3'
 
 if TYPE_CHECKING:
     from assistant.backends import ModelInfo
@@ -72,14 +75,21 @@ def status_line(info: ModelInfo | None, prompt_tokens: int | None = None,
     return " · ".join([*parts, info.backend])
 
 
-def sources_line(meta: dict[str, Any], width: int = 70) -> str:
-    """What an answer drew on, for the line under it ('' when nothing matched)."""
+def sources_line(meta: dict[str, Any], width: int = 76) -> str:
+    """What an answer drew on, for the line under it, in ``width`` characters ('' when
+    nothing matched). Pages of one document go together: 'manual.pdf p.2, 5'."""
     refs = answer_sources(meta)
     if not refs:
         return ""
-    names = list(dict.fromkeys(source_label(meta, ref) for ref in refs))
-    shown = one_line("; ".join(names), width)
-    return f"Sources: {shown} · Ctrl+T shows where"
+    pages: dict[str, list[str]] = {}
+    for label in dict.fromkeys(source_label(meta, ref) for ref in refs):
+        name, page = _PAGE.fullmatch(label).groups() if _PAGE.fullmatch(label) else (label, None)
+        pages.setdefault(name, [])
+        if page:
+            pages[name].append(page)
+    names = "; ".join(f"{name} p.{', '.join(numbers)}" if numbers else name for name, numbers in pages.items())
+    hint = " · Ctrl+T: where"
+    return f"Sources: {one_line(names, width - len('Sources: ') - len(hint))}{hint}"
 
 
 def search_markdown(query: str, hits: Sequence[Hit], names: dict[str, str]) -> str:

@@ -25,7 +25,14 @@ def key_name(key: str) -> str:
 
 def help_markdown(keys: Sequence[tuple[str, str]]) -> str:
     """The help text: commands, then keys."""
-    lines = ["## Commands", "", "Type them in the message box.", "", "| Command | What it does |", "|---|---|"]
+    lines = ["## Getting started", "",
+             "1. Type a message and press Enter. Everything you say is remembered across chats.",
+             "2. `/load PATH` (or Ctrl+L) adds a document: PDF, Markdown, text, HTML or code, or a folder.",
+             "3. Ask about it. The line under the answer names the sources it drew on.",
+             "4. Ctrl+T (or a click on that line) shows what the answer's prompt held; Enter on a ★ row "
+             "opens the passage, with the sentences the answer used highlighted.",
+             "5. Ctrl+G shows the people, places and things memchat learned, with their sources.", "",
+             "## Commands", "", "Type them in the message box.", "", "| Command | What it does |", "|---|---|"]
     lines += [f"| `{command.usage}` | {command.help} |" for command in COMMANDS]
     lines += ["", "A command without its argument opens the panel where you pick it (`/load` opens Documents). "
               "Start a message with `//` to send text that begins with `/`.", "",
