@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     prefix_cache: bool = True
     """Reuse the key/value cache of the prompt's unchanged beginning from one turn to the next."""
 
+    state_cache_mb: int = Field(256, ge=0)
+    """RAM (MB) for llama.cpp's saved prompt states, so that a summary or an extraction call
+    between two turns does not cost the chat its cached prefix (0: off)."""
+
     rope_scaling: Literal["none", "linear", "yarn"] = "none"
     """Stretch the model's context beyond what it was trained on (with ``rope_factor`` and a
     larger ``context_length``); YaRN degrades least."""

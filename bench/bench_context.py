@@ -2,11 +2,15 @@
 
     python bench/bench_context.py ttft [--lengths 10 100 1000 10000]
     python bench/bench_context.py recall [--sessions 300] [--turns 20] [--budgets 1024 2048 4096]
+    python bench/bench_context.py evict [--rounds 200]
 
 ``ttft``: time to first token of the next answer in sessions of N rounds (user + answer),
 with the key/value prefix cache reused and with it off, in one run; also the per-turn
 overhead of retrieval + graph + assembly (``plan``) next to generation. Each measured
 turn follows a warm-up turn in the same session (that is what fills the cache).
+
+``evict``: the next turn's time to first token after another model call (what a background
+summary or LLM extraction does to llama.cpp's live cache), with saved prompt states and without.
 
 ``recall``: on the synthetic long conversation (bench/longconv.py), whether a question's
 evidence turn makes it into the assembled prompt at a given token budget, for memchat's
@@ -108,6 +112,40 @@ def ttft(args: argparse.Namespace) -> None:
               f"{r['ttft_s']:.2f} | {r['total_s']:.2f} |")
 
 
+def evict(args: argparse.Namespace) -> None:
+    """Time to first token of a chat turn that follows another model call (a summary of other
+    text), with llama.cpp's saved prompt states on and off."""
+    from assistant.backends.base import GenerationParams
+
+    other = [{"role": "user", "content": "Summarise in one line: " + "The ferry leaves at nine; bring tickets. " * 40}]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(data_dir=Path(tmp), temperature=0.0, max_new_tokens=ANSWER_TOKENS)
+        rows = []
+        for cache_mb in (256, 0):
+            backend = LlamaCppBackend(resolve_model(None), long_context=LongContext(state_cache_mb=cache_mb))
+            backend.load()
+            with Assistant(settings, backend=backend) as app:
+                session = _fill_session(app, args.rounds, f"evict {cache_mb}")
+                app.memory.count()
+                for text in ("Hello again! Shall we go on?", "Good. Let's continue."):
+                    _turn(app, session, text)
+                samples = []
+                for question in ("What did I tell you about the garden?", "And what about my bike?",
+                                 "What about the concert?"):
+                    "".join(backend.stream(other, GenerationParams(temperature=0.0, max_new_tokens=16)))
+                    samples.append(_turn(app, session, question))
+                row = {"state_cache_mb": cache_mb, "samples": samples,
+                       **{k: statistics.median(s[k] for s in samples) for k in samples[0]}}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+            backend.close()
+    print(f"\n{args.rounds}-round session; each measured turn follows a 16-token answer to another ~500-token prompt")
+    print("| saved states (MB) | prompt tokens | reused tokens | time to first token s (median of 3) |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['state_cache_mb'] or 'off'} | {r['prompt_tokens']:,.0f} | {r['reused']:,.0f} | {r['ttft_s']:.2f} |")
+
+
 def recall(args: argparse.Namespace) -> None:
     from bench.longconv import generate
     from memory.db import open_database
@@ -167,12 +205,14 @@ def main() -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     one = sub.add_parser("ttft")
     one.add_argument("--lengths", type=int, nargs="+", default=[10, 100, 1000, 10000])
+    three = sub.add_parser("evict")
+    three.add_argument("--rounds", type=int, default=200)
     two = sub.add_parser("recall")
     two.add_argument("--sessions", type=int, default=300)
     two.add_argument("--turns", type=int, default=20)
     two.add_argument("--budgets", type=int, nargs="+", default=[1024, 2048, 4096])
     args = parser.parse_args()
-    ttft(args) if args.what == "ttft" else recall(args)
+    {"ttft": ttft, "recall": recall, "evict": evict}[args.what](args)
 
 
 if __name__ == "__main__":

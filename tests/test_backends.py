@@ -181,6 +181,32 @@ def test_llamacpp_reuses_the_prompt_prefix(llama_backend: LlamaCppBackend) -> No
     assert llama_backend.last_reused_tokens > llama_backend.count_tokens(LONG_SYSTEM) * 0.9
 
 
+def test_llamacpp_keeps_the_chat_prefix_across_another_prompt_and_answers_the_same(
+        llama_backend: LlamaCppBackend) -> None:
+    """A call with another prompt in between (a summary, an extraction) evicts the live cache;
+    the saved state of the chat's prompt is restored instead of computing it again."""
+    from assistant.backends.base import GenerationParams, LongContext
+
+    chat = [{"role": "system", "content": LONG_SYSTEM}, {"role": "user", "content": "What is the capital of France?"}]
+    params = GenerationParams(temperature=0.0, max_new_tokens=12)
+    first = "".join(llama_backend.stream(chat, params))
+    "".join(llama_backend.stream([{"role": "user", "content": "Summarise: the cat sat on the mat. " * 20}], params))
+    assert llama_backend.last_reused_tokens < 20  # the other prompt shares next to nothing with the chat
+    follow_up = [*chat, {"role": "assistant", "content": first}, {"role": "user", "content": "And of Italy?"}]
+    restored = "".join(llama_backend.stream(follow_up, params))
+    assert llama_backend.last_reused_tokens > llama_backend.count_tokens(LONG_SYSTEM) * 0.9
+
+    plain = LlamaCppBackend(resolve_model(None), long_context=LongContext(state_cache_mb=0))
+    plain.load()
+    try:
+        assert "".join(plain.stream(chat, params)) == first
+        "".join(plain.stream([{"role": "user", "content": "Summarise: the cat sat on the mat. " * 20}], params))
+        assert "".join(plain.stream(follow_up, params)) == restored  # the restored state changes nothing
+        assert plain.last_reused_tokens < 20  # without saved states, the chat's prompt was computed again
+    finally:
+        plain.close()
+
+
 def test_llamacpp_yarn_and_a_quantized_kv_cache(isolated_env) -> None:
     from assistant.backends.base import LongContext
 

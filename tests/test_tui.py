@@ -466,6 +466,26 @@ async def test_the_knowledge_panel_shows_what_a_chat_taught(assistant: Assistant
         await wait_for(pilot, lambda: not assistant.knowledge.find("Carol Martin"))
 
 
+async def test_copy_puts_the_selected_answer_or_its_code_on_the_clipboard(assistant: Assistant) -> None:
+    session = assistant.sessions.create("Python lists")
+    assistant.sessions.add_message(session.id, "user", "How do I reverse a list?")
+    code_answer = "Slice it:\n\n```python\nitems = [1, 2, 3]\nprint(items[::-1])\n```\n"
+    assistant.sessions.add_message(session.id, "assistant", code_answer)
+    assistant.sessions.add_message(session.id, "user", "Thanks!")
+    assistant.sessions.add_message(session.id, "assistant", "You are welcome.")
+    app = ChatApp(assistant, session.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        seen = recorded_notifications(app)
+        await send(pilot, app, "/copy")
+        await wait_for(pilot, lambda: app.clipboard == "You are welcome.")
+        await send(pilot, app, "/copy code")
+        await wait_for(pilot, lambda: ("error", "the selected answer has no code block; /copy copies all of it") in seen)
+        await pilot.press("alt+up")  # the answer before
+        await send(pilot, app, "/copy code")
+        await wait_for(pilot, lambda: app.clipboard == "items = [1, 2, 3]\nprint(items[::-1])\n")
+
+
 # -- help and the palette ----------------------------------------------------------------------------------
 async def test_help_lists_the_commands_and_keys(assistant: Assistant) -> None:
     app = ChatApp(assistant)

@@ -58,7 +58,8 @@ def create_backend(settings: Settings) -> Backend:
 
 
 def long_context(settings: Settings) -> LongContext:
-    return LongContext(settings.prefix_cache, settings.rope_scaling, settings.rope_factor, settings.kv_cache_type)
+    return LongContext(settings.prefix_cache, settings.rope_scaling, settings.rope_factor, settings.kv_cache_type,
+                       settings.state_cache_mb)
 
 
 def generation_params(settings: Settings) -> GenerationParams:

@@ -44,6 +44,7 @@ class LongContext:
     rope_scaling: str = "none"  # "none" | "linear" | "yarn"
     rope_factor: float = 1.0
     kv_cache_type: str = "auto"  # "auto" | "f16" | "q8_0" | "q4_0"
+    state_cache_mb: int = 256  # llama.cpp: RAM for saved prompt states (0: only the live one)
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:

@@ -166,6 +166,12 @@ class LlamaCppBackend(Backend):
                 bos_token=self._token_text(llm, llm.token_bos()),
                 add_generation_prompt=True,
             )
+        if self._long.prefix_cache and self._long.state_cache_mb > 0:
+            from llama_cpp import LlamaRAMCache
+
+            # states saved after each call: another prompt (a summary) in between no longer
+            # throws away the chat's cached prefix; the longest matching one is restored
+            llm.set_cache(LlamaRAMCache(capacity_bytes=self._long.state_cache_mb << 20))
         self._llm = llm
         self._info = ModelInfo(self.name, self._source.label, "cuda" if gpu else "cpu", llm.n_ctx())
         return self._info
@@ -205,8 +211,8 @@ class LlamaCppBackend(Backend):
                 llm.set_seed(params.seed)
             if not self._long.prefix_cache:
                 llm.reset()  # evaluate the whole prompt again (for comparison; slower)
-            self.last_reused_tokens = common_prefix(llm._input_ids.tolist(), llm.tokenize(prompt.encode("utf-8"),
-                                                                                       add_bos=False, special=True))
+            self.last_reused_tokens = self._reusable(llm, llm.tokenize(prompt.encode("utf-8"), add_bos=False,
+                                                                       special=True))
             chunks = llm.create_completion(
                 prompt,
                 max_tokens=min(params.max_new_tokens, room),
@@ -226,6 +232,19 @@ class LlamaCppBackend(Backend):
                         yield text
             finally:
                 chunks.close()
+
+    @staticmethod
+    def _reusable(llm, tokens: list[int]) -> int:  # noqa: ANN001 - llama_cpp.Llama
+        """How many leading tokens of the prompt need no computing: those the live context
+        holds, or the longest saved state's (llama.cpp restores that one when it is longer)."""
+        live = common_prefix(llm._input_ids.tolist(), tokens)
+        if llm.cache is None:
+            return live
+        try:
+            saved = common_prefix(llm.cache[tokens].input_ids.tolist(), tokens)
+        except KeyError:
+            saved = 0
+        return max(live, saved)
 
     def _grammar(self, schema: str | None):  # noqa: ANN202 - llama_cpp.LlamaGrammar
         """A grammar that only lets the model write JSON of ``schema`` (built once per schema)."""

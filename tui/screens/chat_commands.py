@@ -8,6 +8,7 @@ What touches memory or the model runs in a worker.
 from __future__ import annotations
 
 import asyncio
+import re
 import inspect
 import threading
 from pathlib import Path
@@ -23,6 +24,7 @@ from tui.sources import memory_sources, session_names
 from tui.widgets import ChatMessage, Note
 
 BUSY = "Still answering; press Esc to stop first."
+CODE_BLOCK = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 LOADING = "The model is still loading; try again in a moment."
 
 
@@ -159,6 +161,22 @@ class ChatCommands(MemchatScreen):
             self.chat.scroll_end(animate=False)
         finally:
             self.set_busy(False)
+
+    def command_copy(self, arg: str) -> None:
+        answer = self.selected if self.selected is not None else (self.answers[-1] if self.answers else None)
+        if answer is None:
+            raise MemchatError("no answer to copy yet")
+        text = answer.source
+        if arg.strip() == "code":
+            blocks = CODE_BLOCK.findall(text)
+            if not blocks:
+                raise MemchatError("the selected answer has no code block; /copy copies all of it")
+            text = blocks[-1]
+        elif arg.strip():
+            raise MemchatError("/copy takes nothing or 'code'")
+        self.app.copy_to_clipboard(text)
+        what = "its last code block" if arg.strip() == "code" else "the answer"
+        self.notify(f"Copied {what} ({plural(len(text), 'character')}). Alt+Up/Down selects another answer.")
 
     async def command_new(self, arg: str) -> None:
         await self.action_new_chat()
