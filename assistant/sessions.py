@@ -148,8 +148,14 @@ class SessionStore:
         rows = self._query("", [], limit=1)
         return rows[0] if rows else None
 
-    def list(self, limit: int | None = None) -> list[Session]:
-        return self._query("", [], limit=limit)
+    def list(self, limit: int | None = None, matching: str = "") -> list[Session]:
+        """Sessions, most recently active first; with ``matching``, those whose name or
+        messages contain it (case-insensitive)."""
+        if not matching.strip():
+            return self._query("", [], limit=limit)
+        pattern = "%" + matching.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return self._query("WHERE s.name LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m2 WHERE "
+                           "m2.session_id = s.id AND m2.content LIKE ? ESCAPE '\\')", [pattern, pattern], limit=limit)
 
     def _query(self, where: str, params: list[Any], limit: int | None = None) -> list[Session]:
         sql = (

@@ -120,6 +120,10 @@ def test_sessions_commands(isolated_env: Path) -> None:
     session_id = listing[0]["id"]
     assert listing[0]["message_count"] == 2
     assert run("sessions", "rename", session_id[:5], "Greetings").returncode == 0
+    assert [s["id"] for s in json.loads(run("sessions", "list", "--matching", "hello", "--json").stdout)] == [
+        session_id]  # by the words said in it
+    nothing = run("sessions", "list", "--matching", "zebra")
+    assert nothing.returncode == 0 and "No session matches 'zebra'" in nothing.stderr
     shown = run("sessions", "show", "Greetings")
     assert shown.returncode == 0 and shown.stdout.startswith("# Greetings") and "Hello there" in shown.stdout
     out = isolated_env / "export.json"

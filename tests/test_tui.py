@@ -241,6 +241,34 @@ async def test_switching_sessions_in_the_sessions_panel(assistant: Assistant) ->
         assert app.chat_screen.session.id == second.id
 
 
+async def test_the_sessions_filter_finds_chats_by_name_or_words_in_them(assistant: Assistant) -> None:
+    for name, said in (("Trip to Oslo", "We fly on Friday."), ("Recipes", "How long do I boil an egg?"),
+                       ("Garden", "The tulips in Oslo's park are out.")):
+        session = assistant.sessions.create(name)
+        assistant.sessions.add_message(session.id, "user", said)
+    app = ChatApp(assistant)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await pilot.press("ctrl+o")
+        screen = app.screen
+        assert isinstance(screen, SessionsScreen)
+        await wait_for(pilot, lambda: screen.table.row_count == 3)
+        await pilot.press("slash")
+        await pilot.press(*"garden")  # typed into the filter: r, d, e and n are not the panel's keys here
+        await wait_for(pilot, lambda: screen.table.row_count == 1)
+        assert app.screen is screen and screen.query_one("#sessions-filter", Input).value == "garden"
+        screen.query_one("#sessions-filter", Input).value = "oslo"
+        await wait_for(pilot, lambda: screen.table.row_count == 2)
+        assert sorted(row[1] for row in rows(screen.table)) == ["Garden", "Trip to Oslo"]
+        await pilot.press("enter")  # from the filter to the list
+        assert screen.table.has_focus
+        screen.query_one("#sessions-filter", Input).value = "no such words"
+        await wait_for(pilot, lambda: "No chat matches “no such words”" in str(
+            screen.query_one("#sessions-empty").render()) and screen.query_one("#sessions-empty").display)
+    assert [s.name for s in assistant.sessions.list(matching="EGG")] == ["Recipes"]  # any case
+    assert assistant.sessions.list(matching="100%") == []  # LIKE's wildcards are taken literally
+
+
 async def test_renaming_exporting_and_deleting_sessions(assistant: Assistant, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -25,13 +25,17 @@ def sessions() -> None:
 
 @sessions.command("list")
 @click.option("--limit", type=int, default=None, help="Show at most N sessions, newest first.")
+@click.option("--matching", default="", help="Only sessions whose name or messages contain this text.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
 @click.pass_obj
-def list_sessions(obj: CliContext, limit: int | None, as_json: bool) -> None:
+def list_sessions(obj: CliContext, limit: int | None, matching: str, as_json: bool) -> None:
     """List sessions, most recently active first."""
-    rows = _store(obj).list(limit)
+    rows = _store(obj).list(limit, matching)
     if as_json:
         click.echo(json.dumps([asdict(s) for s in rows], indent=2, ensure_ascii=False))
+        return
+    if not rows and matching:
+        click.echo(f"No session matches '{matching}'.", err=True)
         return
     if not rows:
         click.echo("No sessions yet. Start one with `memchat` or `memchat ask \"...\"`.", err=True)

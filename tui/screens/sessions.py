@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from assistant.errors import MemchatError
 from assistant.export import export_session
@@ -40,6 +40,9 @@ def write_export(sessions: SessionStore, session: Session, path: Path) -> Path:
     return path.resolve()
 
 
+NO_CHATS = "No chats yet. Press n (or Ctrl+N in the chat) to start one."
+
+
 class SessionTable(DataTable):
     """The chats; Enter opens one."""
 
@@ -54,6 +57,9 @@ class SessionsScreen(Panel):
     SessionsScreen DataTable {
         height: 1fr;
     }
+    SessionsScreen #sessions-filter {
+        margin: 0 1;
+    }
     SessionsScreen #sessions-empty {
         padding: 1 2;
         color: $text-muted;
@@ -64,11 +70,14 @@ class SessionsScreen(Panel):
         Binding("r", "rename", "Rename"),
         Binding("d,delete", "delete", "Delete"),
         Binding("e", "export", "Export"),
+        Binding("slash", "filter", "Filter", show=False,
+                tooltip="In the sessions panel: find chats by name or words in them"),
     ]
 
     def compose_body(self) -> ComposeResult:
+        yield Input(placeholder="/ finds chats by name or by words said in them", id="sessions-filter")
         yield SessionTable(id="sessions", cursor_type="row", zebra_stripes=True)
-        yield Static("No chats yet. Press n (or Ctrl+N in the chat) to start one.", id="sessions-empty")
+        yield Static(NO_CHATS, id="sessions-empty", markup=False)
 
     def on_mount(self) -> None:
         self.table.add_columns("", "Chat", "Messages", "Last active")
@@ -91,9 +100,22 @@ class SessionsScreen(Panel):
             self.refresh_list()
             return None
 
+    def action_filter(self) -> None:
+        self.query_one("#sessions-filter", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.refresh_list(delay=0.2)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.table.focus()
+
     @background(exclusive=True, group="sessions")
-    async def refresh_list(self, select: str | None = None) -> None:
-        sessions = await asyncio.to_thread(self.assistant.sessions.list)
+    async def refresh_list(self, select: str | None = None, delay: float = 0.0) -> None:
+        """List the chats (those matching the filter); the cursor stays on ``select`` or where it was."""
+        if delay:
+            await asyncio.sleep(delay)  # typing: wait for a pause
+        matching = self.query_one("#sessions-filter", Input).value
+        sessions = await asyncio.to_thread(self.assistant.sessions.list, None, matching)
         shown = self.memchat.chat_screen.session
         table = self.table
         keep = select or cursor_key(table) or (shown.id if shown else None)
@@ -102,7 +124,9 @@ class SessionsScreen(Panel):
             mark = "●" if shown is not None and shown.id == session.id else ""
             table.add_row(mark, one_line(session.name, 40), str(session.message_count),
                           session.updated_at[:16].replace("T", " "), key=session.id)
-        self.query_one("#sessions-empty").display = not sessions
+        empty = self.query_one("#sessions-empty", Static)
+        empty.update(f"No chat matches “{matching.strip()}”." if matching.strip() else NO_CHATS)
+        empty.display = not sessions
         table.display = bool(sessions)
         restore_cursor(table, [s.id for s in sessions], keep)
 
