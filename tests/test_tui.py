@@ -514,6 +514,32 @@ async def test_copy_puts_the_selected_answer_or_its_code_on_the_clipboard(assist
         await wait_for(pilot, lambda: app.clipboard == "items = [1, 2, 3]\nprint(items[::-1])\n")
 
 
+async def test_retry_replaces_the_last_answer_everywhere(assistant: Assistant) -> None:
+    assistant.settings.max_new_tokens = 16
+    app = ChatApp(assistant)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await exchange(pilot, app, "My favourite colour is teal.")
+        old = await exchange(pilot, app, "What is the capital of France?")
+        session = app.chat_screen.session
+        old_created = assistant.sessions.message(old.message_id).created_at
+        await send(pilot, app, "/retry")
+        await wait_for(pilot, lambda: not app.chat_screen.generating and app.chat_screen.answers
+                       and app.chat_screen.answers[-1] is not old and app.chat_screen.answers[-1].message_id)
+        shown = [(m.role, m.source) for m in app.chat_screen.query(ChatMessage)]
+        assert [text for role, text in shown if role == "user"] == ["My favourite colour is teal.",
+                                                                  "What is the capital of France?"]
+        assert len(shown) == 4
+        new = app.chat_screen.answers[-1]
+    stored = assistant.sessions.messages(session.id)
+    assert len(stored) == 4 and stored[-1].id == new.message_id and stored[-1].content == new.source
+    assert stored[-1].created_at > old_created  # written anew, not the old answer kept
+    assert assistant.memory_writer.flush(120)
+    rounds = assistant.memory.db.execute("SELECT COUNT(*) FROM memory_items WHERE session_id = ?",
+                                         [session.id]).fetchone()[0]
+    assert rounds == 2  # one memory per exchange: the retried one replaced, not piled up
+
+
 # -- help and the palette ----------------------------------------------------------------------------------
 async def test_help_lists_the_commands_and_keys(assistant: Assistant) -> None:
     app = ChatApp(assistant)

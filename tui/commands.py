@@ -44,6 +44,8 @@ COMMANDS: tuple[Command, ...] = (
             "Remove the last exchange from the chat, memory and graph (or memory item ITEM_ID)."),
     Command("summarize", "DOC", "Summarise a document", "Summarise a loaded document (path, file name or id).",
             "documents"),
+    Command("retry", "", "Retry the last answer",
+            "Ask the last message again: its answer is forgotten and a new one written."),
     Command("copy", "[code]", "Copy the selected answer",
             "Copy the selected answer to the clipboard (`/copy code`: its last code block only)."),
     Command("new", "", "New chat", "Start a new chat."),

@@ -13,6 +13,7 @@ import inspect
 import threading
 from pathlib import Path
 
+from assistant.app import ForgottenExchange
 from assistant.errors import MemchatError
 from tui.background import background, reporting
 from tui.commands import Command, parse_command
@@ -103,13 +104,15 @@ class ChatCommands(MemchatScreen):
     async def forget_exchange(self, answer: ChatMessage) -> None:
         """Forget an answer and the message it replied to: from the session, memory and the
         graph, then from the screen."""
+        forgotten = await self._drop_exchange(answer)
+        self.notify(f"Forgot the exchange ({plural(forgotten.memory_items, 'memory item')}).")
+
+    async def _drop_exchange(self, answer: ChatMessage) -> ForgottenExchange:
+        """Forget the exchange that ``answer`` ends, everywhere, and take it off the screen."""
         assert answer.message_id is not None
         forgotten = await asyncio.to_thread(self.assistant.forget_exchange, answer.message_id)
-        messages = list(self.query(ChatMessage))
-        position = messages.index(answer) if answer in messages else 0
-        gone = [answer]
-        if position > 0 and messages[position - 1].role == "user" and len(forgotten.message_ids) == 2:
-            gone.insert(0, messages[position - 1])
+        question = question_before(self, answer)
+        gone = [answer, question] if question is not None and len(forgotten.message_ids) == 2 else [answer]
         attached = [w for w in self.chat.children if getattr(w, "answer", None) in gone]  # e.g. its sources line
         await self.chat.remove_children([*gone, *attached])
         if self.selected in gone:
@@ -117,7 +120,30 @@ class ChatCommands(MemchatScreen):
         if self.session is not None and self.session.id == forgotten.session_id:  # its name may have changed
             self.session = await asyncio.to_thread(self.assistant.sessions.get, forgotten.session_id)
             self.sub_title = self.session.name
-        self.notify(f"Forgot the exchange ({plural(forgotten.memory_items, 'memory item')}).")
+        return forgotten
+
+    async def command_retry(self, arg: str) -> None:
+        if self.generating:
+            raise MemchatError(BUSY)
+        if self.memchat.model_info is None:
+            raise MemchatError(LOADING)
+        if not self.answers:
+            raise MemchatError("no answer to retry yet")
+        answer = self.answers[-1]
+        question = question_before(self, answer)
+        if question is None:
+            raise MemchatError("the last answer's message is not on screen; send it again")
+        self.set_busy(True)  # nothing else may start while the old exchange goes
+        self.retry(answer, question.source)
+
+    @background(group="forget")
+    async def retry(self, answer: ChatMessage, text: str) -> None:
+        """Forget the last exchange and ask its message again (a new answer, stored instead)."""
+        try:
+            await self._drop_exchange(answer)
+        finally:
+            self.set_busy(False)
+        await self.send(text)
 
     async def command_summarize(self, arg: str) -> None:
         if not arg:
@@ -195,6 +221,13 @@ class ChatCommands(MemchatScreen):
 
     def command_help(self, arg: str) -> None:
         self.memchat.action_help()
+
+
+def question_before(screen: ChatCommands, answer: ChatMessage) -> ChatMessage | None:
+    """The user's message shown just before ``answer`` (None when there is none)."""
+    messages = list(screen.query(ChatMessage))
+    position = messages.index(answer) if answer in messages else 0
+    return messages[position - 1] if position > 0 and messages[position - 1].role == "user" else None
 
 
 def parse_item_id(text: str) -> int:
