@@ -153,7 +153,7 @@ class SessionStore:
         messages contain it (case-insensitive)."""
         if not matching.strip():
             return self._query("", [], limit=limit)
-        pattern = "%" + matching.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = f"%{_like_escape(matching.strip())}%"
         return self._query("WHERE s.name LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m2 WHERE "
                            "m2.session_id = s.id AND m2.content LIKE ? ESCAPE '\\')", [pattern, pattern], limit=limit)
 
@@ -215,6 +215,27 @@ class SessionStore:
                 updates["model"] = model
             self.db["sessions"].update(session_id, updates)
         return self.message(message_id)
+
+    def branch(self, session_id: str, at_message_id: int, name: str | None = None) -> Session:
+        """A new session holding this one's messages up to ``at_message_id`` (and its summary,
+        when that covers no later message), so the chat can go on from there another way.
+        The original stays as it is."""
+        source = self.get(session_id)
+        at = self.message(at_message_id)
+        if at.session_id != source.id:
+            raise MemchatError(f"message #{at_message_id} is not in the session '{source.name}'")
+        branch = self.create(name or f"{source.name} · branch", model=source.model)
+        with transaction(self.db):
+            copied = self.db.execute(
+                "INSERT INTO messages (session_id, role, content, created_at, tokens, model, status, meta) "
+                "SELECT ?, role, content, created_at, tokens, model, status, meta FROM messages "
+                "WHERE session_id = ? AND id <= ? ORDER BY id", [branch.id, source.id, at.id]).rowcount
+            summary = self.summary(source.id)
+            if summary is not None and summary.covers_until < copied:
+                self.db.execute("INSERT INTO session_summaries (session_id, text, covers_until, updated_at, model) "
+                                "SELECT ?, text, covers_until, updated_at, model FROM session_summaries "
+                                "WHERE session_id = ?", [branch.id, source.id])
+        return self.get(branch.id)
 
     def delete_messages(self, session_id: str, message_ids: Iterable[int]) -> int:
         """Remove messages of the session (ids of other sessions are ignored); returns how many.
@@ -311,6 +332,10 @@ class SessionStore:
                 [session_id, text, covers_until, utc_now(), model])
 
 
+def _like_escape(text: str) -> str:
+    """``text`` with LIKE's wildcards taken literally (with ``ESCAPE '\\'``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like_prefix(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+    return _like_escape(text) + "%"

@@ -122,6 +122,12 @@ def test_sessions_commands(isolated_env: Path) -> None:
     assert run("sessions", "rename", session_id[:5], "Greetings").returncode == 0
     assert [s["id"] for s in json.loads(run("sessions", "list", "--matching", "hello", "--json").stdout)] == [
         session_id]  # by the words said in it
+    branched = run("sessions", "branch", session_id, "--name", "Again")
+    assert branched.returncode == 0, branched.stderr
+    branch_id = branched.stdout.strip()
+    assert json.loads(run("sessions", "export", branch_id, "--format", "json").stdout)["messages"][0]["content"] == (
+        "Hello there")
+    assert run("sessions", "delete", branch_id, "--yes").returncode == 0
     nothing = run("sessions", "list", "--matching", "zebra")
     assert nothing.returncode == 0 and "No session matches 'zebra'" in nothing.stderr
     shown = run("sessions", "show", "Greetings")

@@ -150,6 +150,27 @@ def test_a_session_named_after_a_removed_message_takes_the_next_ones_name(store:
     assert store.get(named.id).name == "Holiday plans"
 
 
+def test_a_branch_copies_the_turns_up_to_a_message_and_leaves_the_original(store: SessionStore) -> None:
+    session = store.create("Trip")
+    ids = [store.add_message(session.id, role, f"{role} {i}", meta={"i": i}).id
+           for i in range(3) for role in ("user", "assistant")]
+    store.save_summary(session.id, "Turns 0 and 1 in short.", covers_until=1)
+    branch = store.branch(session.id, ids[3])
+    assert branch.name == "Trip · branch" and branch.id != session.id
+    copied = store.messages(branch.id)
+    assert [(m.role, m.content, m.meta) for m in copied] == [
+        (m.role, m.content, m.meta) for m in store.messages(session.id)[:4]]
+    assert [m.created_at for m in copied] == [m.created_at for m in store.messages(session.id)[:4]]
+    assert store.summary(branch.id).text == "Turns 0 and 1 in short."  # it covers only copied turns
+    assert len(store.messages(session.id)) == 6  # the original is untouched
+    store.add_message(branch.id, "user", "another way")
+    assert len(store.messages(session.id)) == 6 and len(store.messages(branch.id)) == 5
+    early = store.branch(session.id, ids[0], "Early")
+    assert early.name == "Early" and store.summary(early.id) is None  # its summary would cover later turns
+    with pytest.raises(MemchatError, match="is not in the session"):
+        store.branch(branch.id, ids[5])
+
+
 def test_an_answer_knows_the_message_it_replied_to(store: SessionStore) -> None:
     session = store.create()
     first = store.add_message(session.id, "assistant", "Hello! How can I help?")

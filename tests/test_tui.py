@@ -540,6 +540,23 @@ async def test_retry_replaces_the_last_answer_everywhere(assistant: Assistant) -
     assert rounds == 2  # one memory per exchange: the retried one replaced, not piled up
 
 
+async def test_branch_goes_on_from_the_selected_answer_in_a_new_chat(assistant: Assistant) -> None:
+    session = assistant.sessions.create("Colours")
+    for role, text in (("user", "My favourite colour is teal."), ("assistant", "Teal is lovely."),
+                       ("user", "And my car is red."), ("assistant", "Red cars are fast.")):
+        assistant.sessions.add_message(session.id, role, text)
+    app = ChatApp(assistant, session.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await pilot.press("alt+up")  # select the first answer
+        await send(pilot, app, "/branch")
+        await wait_for(pilot, lambda: app.chat_screen.session.id != session.id)
+        assert app.chat_screen.sub_title == "Colours · branch"
+        assert [m.source for m in app.chat_screen.query(ChatMessage)] == ["My favourite colour is teal.",
+                                                                       "Teal is lovely."]
+    assert len(assistant.sessions.messages(session.id)) == 4
+
+
 # -- help and the palette ----------------------------------------------------------------------------------
 async def test_help_lists_the_commands_and_keys(assistant: Assistant) -> None:
     app = ChatApp(assistant)

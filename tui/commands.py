@@ -46,6 +46,8 @@ COMMANDS: tuple[Command, ...] = (
             "documents"),
     Command("retry", "", "Retry the last answer",
             "Ask the last message again: its answer is forgotten and a new one written."),
+    Command("branch", "[NAME]", "Branch the chat",
+            "A new chat with this one's turns up to the selected answer, to go on another way."),
     Command("copy", "[code]", "Copy the selected answer",
             "Copy the selected answer to the clipboard (`/copy code`: its last code block only)."),
     Command("new", "", "New chat", "Start a new chat."),

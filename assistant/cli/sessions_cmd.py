@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from assistant.cli.context import CliContext
+from assistant.errors import MemchatError
 from assistant.export import export_session
 from memory.db import open_database
 from assistant.sessions import SessionStore
@@ -42,6 +43,27 @@ def list_sessions(obj: CliContext, limit: int | None, matching: str, as_json: bo
         return
     for s in rows:
         click.echo(f"{s.id}  {s.updated_at[:16].replace('T', ' ')}  {s.message_count:>4} msgs  {s.name}")
+
+
+@sessions.command("branch")
+@click.argument("session")
+@click.option("--at", "at_message", type=int, default=None,
+              help="The message id to branch after (default: the session's last message).")
+@click.option("--name", default=None, help="The new session's name (default: the old one's, '· branch').")
+@click.pass_obj
+def branch_session(obj: CliContext, session: str, at_message: int | None, name: str | None) -> None:
+    """Copy a session's turns up to a message into a new session, and print its id."""
+    store = _store(obj)
+    found = store.get(session)
+    if at_message is None:
+        last = store.tail(found.id, 1)
+        if not last:
+            raise MemchatError(f"session '{found.name}' has no messages to branch from")
+        at_message = last[0][1].id
+    branch = store.branch(found.id, at_message, name)
+    click.echo(branch.id)
+    click.echo(f"Branched '{found.name}' after message #{at_message} into '{branch.name}' "
+               f"({branch.message_count} messages); continue it with `memchat ask -s {branch.id} ...`.", err=True)
 
 
 @sessions.command("show")

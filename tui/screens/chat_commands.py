@@ -188,6 +188,19 @@ class ChatCommands(MemchatScreen):
         finally:
             self.set_busy(False)
 
+    async def command_branch(self, arg: str) -> None:
+        if self.generating:
+            raise MemchatError(BUSY)
+        answer = self.selected if self.selected is not None else (self.answers[-1] if self.answers else None)
+        if answer is None or answer.message_id is None or self.session is None:
+            raise MemchatError("no answer to branch from yet")
+        original = self.session
+        branch = await asyncio.to_thread(self.assistant.sessions.branch, original.id, answer.message_id,
+                                         arg.strip() or None)
+        await self.show_session(branch)
+        self.notify(f"A new chat goes on from the selected answer; “{original.name}” is kept as it was "
+                    "(Ctrl+O switches).", title="Branched")
+
     def command_copy(self, arg: str) -> None:
         answer = self.selected if self.selected is not None else (self.answers[-1] if self.answers else None)
         if answer is None:
