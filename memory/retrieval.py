@@ -54,7 +54,8 @@ class Hit:
         item = self.item
         return {
             "id": item.id, "external_id": item.external_id, "kind": item.kind, "source": item.source,
-            "session_id": item.session_id, "message_id": item.message_id, "speaker": item.speaker, "occurred_at": item.occurred_at,
+            "session_id": item.session_id, "message_id": item.message_id, "speaker": item.speaker,
+            "occurred_at": item.occurred_at,
             "position": item.position, "text": item.text, "score": round(self.score, 6),
             "dense": {"rank": self.dense_rank, "score": self.dense_score},
             "lexical": {"rank": self.lexical_rank, "score": self.lexical_score},

@@ -76,6 +76,23 @@ async def load_in_documents_panel(pilot: Pilot, app: ChatApp, path: Path) -> Doc
     return screen
 
 
+async def open_sessions_panel(pilot: Pilot, app: ChatApp, chats: int) -> SessionsScreen:
+    """Press Ctrl+O and wait until the sessions panel lists ``chats`` chats."""
+    await pilot.press("ctrl+o")
+    screen = app.screen
+    assert isinstance(screen, SessionsScreen)
+    await wait_for(pilot, lambda: screen.table.row_count == chats)
+    return screen
+
+
+def stored_chat(assistant: Assistant, name: str, *turns: str) -> str:
+    """A stored session of ``turns`` (the user's, then the assistant's, in turn); returns its id."""
+    session = assistant.sessions.create(name)
+    for number, text in enumerate(turns):
+        assistant.sessions.add_message(session.id, "user" if number % 2 == 0 else "assistant", text)
+    return session.id
+
+
 def notes(app: ChatApp) -> list[str]:
     return [note.source for note in app.chat_screen.query(Note)]
 
@@ -152,17 +169,15 @@ async def test_escape_stops_generation_and_keeps_the_text(assistant: Assistant) 
 
 async def test_resuming_a_session_shows_its_turns_and_continues_it(assistant: Assistant) -> None:
     assistant.settings.max_new_tokens = 32
-    session = assistant.sessions.create("old chat")
-    assistant.sessions.add_message(session.id, "user", "My name is Zoltan.")
-    assistant.sessions.add_message(session.id, "assistant", "Nice to meet you, Zoltan!")
-    app = ChatApp(assistant, session.id)
+    session_id = stored_chat(assistant, "old chat", "My name is Zoltan.", "Nice to meet you, Zoltan!")
+    app = ChatApp(assistant, session_id)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, app)
         shown = [m.source for m in app.chat_screen.query(ChatMessage)]
         assert shown == ["My name is Zoltan.", "Nice to meet you, Zoltan!"]
         assert app.chat_screen.sub_title == "old chat"
         await exchange(pilot, app, "What is my name?")
-    assert len(assistant.sessions.messages(session.id)) == 4
+    assert len(assistant.sessions.messages(session_id)) == 4
 
 
 async def test_sending_while_answering_is_refused_politely(assistant: Assistant) -> None:
@@ -218,19 +233,13 @@ async def test_errors_are_notifications_with_what_to_do(assistant: Assistant, tm
 
 # -- sessions ------------------------------------------------------------------------------------------
 async def test_switching_sessions_in_the_sessions_panel(assistant: Assistant) -> None:
-    first = assistant.sessions.create("Trip to Oslo")
-    assistant.sessions.add_message(first.id, "user", "We fly to Oslo on Friday.")
-    assistant.sessions.add_message(first.id, "assistant", "Have a good trip!")
-    second = assistant.sessions.create("Recipes")
-    assistant.sessions.add_message(second.id, "user", "How long do I boil an egg?")
-    assistant.sessions.add_message(second.id, "assistant", "About nine minutes for a hard-boiled egg.")
-    app = ChatApp(assistant, first.id)
+    first = stored_chat(assistant, "Trip to Oslo", "We fly to Oslo on Friday.", "Have a good trip!")
+    second = stored_chat(assistant, "Recipes", "How long do I boil an egg?",
+                         "About nine minutes for a hard-boiled egg.")
+    app = ChatApp(assistant, first)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, app)
-        await pilot.press("ctrl+o")
-        screen = app.screen
-        assert isinstance(screen, SessionsScreen)
-        await wait_for(pilot, lambda: screen.table.row_count == 2)
+        screen = await open_sessions_panel(pilot, app, 2)
         names = [row[1] for row in rows(screen.table)]
         assert names == ["Recipes", "Trip to Oslo"]  # most recent first
         screen.table.move_cursor(row=0)
@@ -238,21 +247,17 @@ async def test_switching_sessions_in_the_sessions_panel(assistant: Assistant) ->
         await wait_for(pilot, lambda: app.screen is app.chat_screen and app.chat_screen.sub_title == "Recipes")
         shown = [m.source for m in app.chat_screen.query(ChatMessage)]
         assert shown == ["How long do I boil an egg?", "About nine minutes for a hard-boiled egg."]
-        assert app.chat_screen.session.id == second.id
+        assert app.chat_screen.session.id == second
 
 
 async def test_the_sessions_filter_finds_chats_by_name_or_words_in_them(assistant: Assistant) -> None:
     for name, said in (("Trip to Oslo", "We fly on Friday."), ("Recipes", "How long do I boil an egg?"),
                        ("Garden", "The tulips in Oslo's park are out.")):
-        session = assistant.sessions.create(name)
-        assistant.sessions.add_message(session.id, "user", said)
+        stored_chat(assistant, name, said)
     app = ChatApp(assistant)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, app)
-        await pilot.press("ctrl+o")
-        screen = app.screen
-        assert isinstance(screen, SessionsScreen)
-        await wait_for(pilot, lambda: screen.table.row_count == 3)
+        screen = await open_sessions_panel(pilot, app, 3)
         await pilot.press("slash")
         await pilot.press(*"garden")  # typed into the filter: r, d, e and n are not the panel's keys here
         await wait_for(pilot, lambda: screen.table.row_count == 1)
@@ -272,16 +277,12 @@ async def test_the_sessions_filter_finds_chats_by_name_or_words_in_them(assistan
 async def test_renaming_exporting_and_deleting_sessions(assistant: Assistant, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    session = assistant.sessions.create("Garden")
-    assistant.sessions.add_message(session.id, "user", "When do I plant tulips?")
-    assistant.sessions.add_message(session.id, "assistant", "In autumn, before the first frost.")
+    session = assistant.sessions.get(stored_chat(assistant, "Garden", "When do I plant tulips?",
+                                                 "In autumn, before the first frost."))
     app = ChatApp(assistant)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, app)
-        await pilot.press("ctrl+o")
-        screen = app.screen
-        assert isinstance(screen, SessionsScreen)
-        await wait_for(pilot, lambda: screen.table.row_count == 1)
+        screen = await open_sessions_panel(pilot, app, 1)
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, AskDialog))
         app.screen.query_one(Input).value = "Garden plans"
@@ -495,20 +496,18 @@ async def test_the_knowledge_panel_shows_what_a_chat_taught(assistant: Assistant
 
 
 async def test_copy_puts_the_selected_answer_or_its_code_on_the_clipboard(assistant: Assistant) -> None:
-    session = assistant.sessions.create("Python lists")
-    assistant.sessions.add_message(session.id, "user", "How do I reverse a list?")
     code_answer = "Slice it:\n\n```python\nitems = [1, 2, 3]\nprint(items[::-1])\n```\n"
-    assistant.sessions.add_message(session.id, "assistant", code_answer)
-    assistant.sessions.add_message(session.id, "user", "Thanks!")
-    assistant.sessions.add_message(session.id, "assistant", "You are welcome.")
-    app = ChatApp(assistant, session.id)
+    session_id = stored_chat(assistant, "Python lists", "How do I reverse a list?", code_answer, "Thanks!",
+                             "You are welcome.")
+    app = ChatApp(assistant, session_id)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, app)
         seen = recorded_notifications(app)
         await send(pilot, app, "/copy")
         await wait_for(pilot, lambda: app.clipboard == "You are welcome.")
         await send(pilot, app, "/copy code")
-        await wait_for(pilot, lambda: ("error", "the selected answer has no code block; /copy copies all of it") in seen)
+        no_code = "the selected answer has no code block; /copy copies all of it"
+        await wait_for(pilot, lambda: ("error", no_code) in seen)
         await pilot.press("alt+up")  # the answer before
         await send(pilot, app, "/copy code")
         await wait_for(pilot, lambda: app.clipboard == "items = [1, 2, 3]\nprint(items[::-1])\n")
@@ -541,20 +540,18 @@ async def test_retry_replaces_the_last_answer_everywhere(assistant: Assistant) -
 
 
 async def test_branch_goes_on_from_the_selected_answer_in_a_new_chat(assistant: Assistant) -> None:
-    session = assistant.sessions.create("Colours")
-    for role, text in (("user", "My favourite colour is teal."), ("assistant", "Teal is lovely."),
-                       ("user", "And my car is red."), ("assistant", "Red cars are fast.")):
-        assistant.sessions.add_message(session.id, role, text)
-    app = ChatApp(assistant, session.id)
+    session_id = stored_chat(assistant, "Colours", "My favourite colour is teal.", "Teal is lovely.",
+                             "And my car is red.", "Red cars are fast.")
+    app = ChatApp(assistant, session_id)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, app)
         await pilot.press("alt+up")  # select the first answer
         await send(pilot, app, "/branch")
-        await wait_for(pilot, lambda: app.chat_screen.session.id != session.id)
+        await wait_for(pilot, lambda: app.chat_screen.session_id != session_id)
         assert app.chat_screen.sub_title == "Colours · branch"
         assert [m.source for m in app.chat_screen.query(ChatMessage)] == ["My favourite colour is teal.",
                                                                        "Teal is lovely."]
-    assert len(assistant.sessions.messages(session.id)) == 4
+    assert len(assistant.sessions.messages(session_id)) == 4
 
 
 # -- help and the palette ----------------------------------------------------------------------------------
