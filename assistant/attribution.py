@@ -72,33 +72,32 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
-def attribute(answer: str, sources: Mapping[str, str], known: Iterable[str] = ()) -> list[Support]:
+def attribute(answer: str, sources: Mapping[str, str], known: Iterable[str] = (),
+              cited: Iterable[str] = ()) -> list[Support]:
     """The sources (``ref -> text``) that support ``answer``, best first. ``known``: texts whose
-    words the answer may repeat without drawing on a source (the question, the recent turns)."""
+    words the answer may repeat without drawing on a source (the question, the recent turns).
+    ``cited``: ids the answer cites itself; those come first, with the sentences its words
+    match, however few."""
     seen = set().union(*(keys(text) for text in known)) if known else set()
-    answer_keys = keys(answer)
-    new = {k: w for k, w in answer_keys.items() if k not in seen}
+    new = {k: w for k, w in keys(answer).items() if k not in seen}
+    cited = [ref for ref in dict.fromkeys(cited) if ref in sources]
     if not new or not sources:
-        return []
+        return [Support(ref, 0.0, (), ()) for ref in cited]
     source_keys = {ref: set(keys(text)) for ref, text in sources.items()}
     holders = {k: sum(k in held for held in source_keys.values()) for k in new}
     weight = {k: math.log(1 + len(sources) / n) for k, n in holders.items() if n}
-    total = sum(weight.values())
-    if not total:
-        return []
-    scored = []
+    total = sum(weight.values()) or 1.0
+    scored = {}
     for ref, held in source_keys.items():
         matched = [k for k in new if k in held and k in weight]
-        score = sum(weight[k] for k in matched) / total
-        telling = len(matched) >= MIN_KEYS or any(_is_name_or_number(new[k]) for k in matched)
-        if matched and score >= MIN_SHARE and telling:
-            scored.append((score, ref, matched))
-    if not scored:
-        return []
-    best = max(score for score, _, _ in scored)
-    scored = sorted((s for s in scored if s[0] >= RUNNER_UP * best), key=lambda s: -s[0])[:MAX_SOURCES]
-    return [Support(ref, round(score, 3), tuple(new[k] for k in matched),
-                    _quotes(sources[ref], set(matched), weight)) for score, ref, matched in scored]
+        scored[ref] = (sum(weight[k] for k in matched) / total, matched)
+    telling = [ref for ref, (score, matched) in scored.items() if matched and score >= MIN_SHARE and (
+        len(matched) >= MIN_KEYS or any(_is_name_or_number(new[k]) for k in matched))]
+    best = max((scored[ref][0] for ref in telling), default=0.0)
+    found = sorted((ref for ref in telling if scored[ref][0] >= RUNNER_UP * best), key=lambda ref: -scored[ref][0])
+    chosen = list(dict.fromkeys([*cited, *found[:MAX_SOURCES]]))
+    return [Support(ref, round(scored[ref][0], 3), tuple(new[k] for k in scored[ref][1]),
+                    _quotes(sources[ref], set(scored[ref][1]), weight)) for ref in chosen]
 
 
 def _quotes(text: str, matched: set[str], weight: Mapping[str, float]) -> tuple[str, ...]:

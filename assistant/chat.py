@@ -55,7 +55,7 @@ def support(answer: str, question: str, plan: PromptPlan) -> list[Support]:
     """The sources in the prompt that the answer drew on (see ``assistant.attribution``): the
     words it repeats from them beyond the question's and the earlier turns' own."""
     known = [question, *(m["content"] for m in plan.messages[:-1])]
-    return attribute(answer, plan.source_texts, known)
+    return attribute(answer, plan.source_texts, known, cited(answer, plan))
 
 
 def support_meta(found: list[Support]) -> dict[str, Any]:

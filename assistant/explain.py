@@ -41,8 +41,8 @@ def explain_lines(meta: dict[str, Any], text_width: int = 70) -> list[str]:
     cited = meta.get("cited") or []
     lines.append(f"Cited by the model: {', '.join(cited) if cited else 'nothing'}")
     for found in meta.get("support") or []:
-        lines.append(f"Drawn from [{found['ref']}] {source_label(meta, found['ref'])}: "
-                     f"repeats {', '.join(found['words'][:6])}")
+        why = f"repeats {', '.join(found['words'][:6])}" if found["words"] else "cited, no words in common"
+        lines.append(f"Drawn from [{found['ref']}] {source_label(meta, found['ref'])}: {why}")
         lines += [f"      “{quote}”" for quote in found["quotes"]]
     for warning in context.get("warnings", []):
         lines.append(f"Warning: {warning}")

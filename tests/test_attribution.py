@@ -103,3 +103,12 @@ def test_the_line_under_an_answer_groups_pages_and_fits_80_columns() -> None:
     long_line = sources_line(many)
     assert len(long_line) == 76 and long_line.endswith("… · Ctrl+T: where")
     assert sources_line(meta_with([])) == ""
+
+
+def test_a_source_the_answer_cites_comes_first_with_its_matching_sentences() -> None:
+    answer = "Call support in Rotterdam [m3]. Also replace the intake filter every 90 days [m2]."
+    found = attribute(answer, MANUAL, [QUESTION], cited=["m3", "m9"])  # m9 was not in the prompt
+    assert [s.ref for s in found] == ["m3", "m2"]
+    assert found[1].quotes == ("Replace the intake filter every 90 days, or sooner in sandy water.",)
+    [alone] = attribute("See [m1].", MANUAL, [QUESTION], cited=["m1"])
+    assert alone.ref == "m1" and alone.words == () and alone.quotes == ()
