@@ -23,6 +23,9 @@ from memory.db import open_database
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from memory.documents import Document
     from memory.chat_memory import MemoryWriter
     from memory.graph.context import FactLine
     from memory.graph.graph import KnowledgeGraph
@@ -218,10 +221,34 @@ class Assistant:
         message_ids = tuple(m.id for m in (question, answer) if m is not None)
         self._settle()
         store = self.memory
-        removed = store.delete([i for m in message_ids for i in store.item_ids_for_message(m)])
-        store.save_index()
+        removed = self.forget_memories([i for m in message_ids for i in store.item_ids_for_message(m)])
         self.sessions.delete_messages(answer.session_id, message_ids)
         return ForgottenExchange(answer.session_id, message_ids, removed)
+
+    def forget_memories(self, item_ids: Iterable[int]) -> int:
+        """Forget memory items: from SQLite, the keyword and vector indexes, the knowledge graph,
+        and the excerpts earlier answers' accounts keep of them. Returns how many went."""
+        from assistant.forgetting import scrub_answers
+
+        ids = sorted(set(item_ids))
+        store = self.memory
+        removed = store.delete(ids)
+        store.save_index()
+        scrub_answers(self.db, ids)
+        return removed
+
+    def forget_document(self, document: Document) -> int:
+        """Forget a loaded document, its passages and what was learnt from them (as above)."""
+        from assistant.forgetting import scrub_answers
+        from memory.documents import forget_document
+
+        store = self.memory
+        with store.lock:
+            ids = [row[0] for row in store.db.execute("SELECT id FROM memory_items WHERE document_id = ?",
+                                                      [document.id])]
+        removed = forget_document(store, document)
+        scrub_answers(self.db, ids)
+        return removed
 
     def _settle(self, timeout: float = 120.0) -> None:
         """Let background work on new memories and on the rolling summary finish first, so

@@ -34,7 +34,7 @@ def explain_lines(meta: dict[str, Any], text_width: int = 70) -> list[str]:
             lines += [f"      {item['text']}" for item in items]
         if name == "memories":
             for item in items:
-                excerpt = " ".join(item["text"].split())
+                excerpt = "(forgotten)" if item.get("forgotten") else " ".join(item["text"].split())
                 if len(excerpt) > text_width:
                     excerpt = excerpt[: text_width - 1] + "…"
                 lines.append(f"      [{item['ref']}] {item['label']} · score {item['score']:.3f} · {excerpt}")

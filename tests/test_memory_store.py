@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from assistant.errors import MemchatError
+from assistant.explain import explain_lines
 from memory.db import open_database
 from memory.store import EmbeddingMismatchError, MemoryStore, NewItem, SearchFilters
 from memory.vector_index import VectorIndex
@@ -223,3 +225,24 @@ def test_forgetting_an_exchange_removes_it_from_the_chat_memory_graph_and_next_p
     assert saved.index.ntotal == store.index.index.ntotal == 1  # saved without the forgotten round
     with pytest.raises(MemchatError, match="not an answer"):
         assistant.forget_exchange(sessions.messages(session.id)[0].id)
+
+
+def test_forgetting_blanks_the_memory_in_other_answers_accounts(assistant) -> None:
+    assistant.settings.max_new_tokens = 8
+    sessions = assistant.sessions
+    told = sessions.create("gym")
+    "".join(assistant.chat.send(told.id, "My gym locker code is 4417."))
+    assistant.memory_writer.submit()
+    assistant.memory_writer.flush(60)
+    asked = sessions.create("later")
+    "".join(assistant.chat.send(asked.id, "What is my gym locker code?"))
+    later = sessions.messages(asked.id)[-1]
+    assert "4417" in json.dumps(later.meta["context"])  # the memory was in its prompt
+
+    assistant.forget_exchange(sessions.messages(told.id)[-1].id)
+
+    scrubbed = sessions.message(later.id).meta
+    memories = scrubbed["context"]["sections"]["memories"]["items"]
+    assert any(item.get("forgotten") and item["text"] == "" for item in memories)
+    assert "4417" not in json.dumps(scrubbed["context"]) and "4417" not in json.dumps(scrubbed.get("support", []))
+    assert "(forgotten)" in "\n".join(explain_lines(scrubbed))

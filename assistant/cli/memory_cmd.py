@@ -195,7 +195,7 @@ def search(obj: CliContext, query: str | None, k: int, as_json: bool, mode: str,
 def forget(obj: CliContext, items: tuple[int, ...], documents: tuple[str, ...], answers: tuple[int, ...],
            sessions: tuple[str, ...], query: str | None, k: int, yes: bool) -> None:
     """Remove memories from SQLite, the keyword index and the vector index together."""
-    from memory.documents import find_document, forget_document
+    from memory.documents import find_document
     from memory.retrieval import SearchOptions
     from memory.retrieval import search as run_search
 
@@ -221,10 +221,9 @@ def forget(obj: CliContext, items: tuple[int, ...], documents: tuple[str, ...], 
             what = [f"{total} memory item(s)"] if total else []
             what += [f"{len(exchanges)} exchange(s) with their chat messages"] if exchanges else []
             click.confirm(f"Forget {' and '.join(what)}?", abort=True)
-        removed = store.delete(ids)
+        removed = assistant.forget_memories(ids)
         for document in docs:
-            removed += forget_document(store, document)
-        store.save_index()
+            removed += assistant.forget_document(document)
         messages = 0
         for answer in exchanges:
             forgotten = assistant.forget_exchange(answer.id)

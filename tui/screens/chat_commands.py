@@ -91,13 +91,7 @@ class ChatCommands(MemchatScreen):
     async def forget_items(self, ids: list[int]) -> None:
         """Remove memory items (and what the graph learnt from them)."""
 
-        def forget() -> int:
-            store = self.assistant.memory  # the first use loads the embedding model
-            removed = store.delete(ids)
-            store.save_index()
-            return removed
-
-        removed = await asyncio.to_thread(forget)
+        removed = await asyncio.to_thread(self.assistant.forget_memories, ids)
         self.notify(f"Forgot {plural(removed, 'memory item')}.")
 
     @background(group="forget")

@@ -77,7 +77,9 @@ def context_rows(meta: dict[str, Any], turn_texts: dict[int, str] | None = None,
             if name == "memories":
                 rows.append(ContextRow(f"memory:{item['id']}", f"{mark}{item['ref']}", f"{item['tokens']:,}",
                                        score=f"{item['score']:.3f}",
-                                       what=one_line(f"#{item['id']} {item['label']}: {item['text']}", width)))
+                                       what=one_line(f"#{item['id']} {item['label']}: "
+                                                     f"{'(forgotten)' if item.get('forgotten') else item['text']}",
+                                                     width)))
             elif name == "facts":
                 sources = ", ".join(f"#{i}" for i in item["items"])
                 rows.append(ContextRow(f"fact:{item['ref']}", f"{mark}{item['ref']}",

@@ -192,9 +192,7 @@ class DocumentsScreen(Panel):
 
     @background(group="documents-edit")
     async def remove_document(self, document: Document) -> None:
-        from memory.documents import forget_document
-
-        await asyncio.to_thread(lambda: forget_document(self.assistant.memory, document))
+        await asyncio.to_thread(self.assistant.forget_document, document)
         self.notify(f"Removed {Path(document.path).name}.")
         self.refresh_list()
 

@@ -1,0 +1,64 @@
+"""What forgetting a memory also takes away: its text in the stored accounts of earlier answers.
+
+Each answer keeps what its prompt held (``meta["context"]``: excerpts of the memories, the
+fact lines, and in ``meta["support"]`` the sentences it drew on). Once memory items are
+forgotten, those copies are blanked, so neither the context panel nor ``--explain`` shows
+them again; the entry stays, marked forgotten, so the account still adds up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import sqlite_utils
+
+from memory.db import transaction
+
+FORGOTTEN = "(forgotten)"
+
+
+def _answers_citing(db: sqlite_utils.Database, ids: list[int]) -> list[int]:
+    """Ids of the messages whose recorded prompt held any of the memory items ``ids``."""
+    marks = ", ".join("?" * len(ids))
+    rows = db.execute(
+        "SELECT m.id FROM messages m, json_each(m.meta, '$.context.sections.memories.items') j "
+        f"WHERE json_valid(m.meta) AND json_extract(j.value, '$.id') IN ({marks}) "
+        "UNION SELECT m.id FROM messages m, json_each(m.meta, '$.context.sections.facts.items') f, "
+        f"json_each(f.value, '$.items') i WHERE json_valid(m.meta) AND i.value IN ({marks})",
+        [*ids, *ids])
+    return [row[0] for row in rows]
+
+
+def _blanked(meta: dict[str, Any], ids: set[int]) -> dict[str, Any]:
+    sections = meta.get("context", {}).get("sections", {})
+    refs = set()
+    for item in sections.get("memories", {}).get("items", []):
+        if item.get("id") in ids:
+            item["text"], item["forgotten"] = "", True
+            refs.add(item.get("ref"))
+    for fact in sections.get("facts", {}).get("items", []):
+        if ids & set(fact.get("items", [])):
+            fact["text"], fact["forgotten"] = FORGOTTEN, True
+            refs.add(fact.get("ref"))
+    for found in meta.get("support", []):
+        if found.get("ref") in refs:
+            found["words"], found["quotes"] = [], []
+    return meta
+
+
+def scrub_answers(db: sqlite_utils.Database, item_ids: Iterable[int]) -> int:
+    """Blank the forgotten memory items in every stored answer's account; returns how many
+    answers changed."""
+    ids = sorted(set(item_ids))
+    changed = 0
+    with transaction(db):
+        for start in range(0, len(ids), 400):
+            part = ids[start:start + 400]
+            for message_id in _answers_citing(db, part):
+                meta = json.loads(db.execute("SELECT meta FROM messages WHERE id = ?", [message_id]).fetchone()[0])
+                db.execute("UPDATE messages SET meta = ? WHERE id = ?",
+                           [json.dumps(_blanked(meta, set(part))), message_id])
+                changed += 1
+    return changed
