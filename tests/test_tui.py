@@ -621,6 +621,8 @@ async def test_forget_takes_the_last_exchange_off_the_screen_and_out_of_the_next
         shown = [m.source for m in app.chat_screen.query(ChatMessage)]
         assert shown[0] == "My favourite colour is teal." and not any("5821" in text for text in shown)
         assert app.chat_screen.selected is app.chat_screen.answers[-1]
+        assert app.chat_screen.prompt.past_prompts == ["My favourite colour is teal.", "/forget"]  # Up won't
+        # bring the forgotten message back
     assert len(assistant.sessions.messages(session.id)) == 2
     assert assistant.memory.item_ids_for_message(answer.message_id) == []
     plan = assistant.chat.plan(session.id, "What is my locker?")

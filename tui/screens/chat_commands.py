@@ -109,6 +109,8 @@ class ChatCommands(MemchatScreen):
         gone = [answer, question] if question is not None and len(forgotten.message_ids) == 2 else [answer]
         attached = [w for w in self.chat.children if getattr(w, "answer", None) in gone]  # e.g. its sources line
         await self.chat.remove_children([*gone, *attached])
+        if question is not None:  # Up in the prompt box no longer brings it back
+            self.prompt.past_prompts = [text for text in self.prompt.past_prompts if text != question.source]
         if self.selected in gone:
             self.select(self.answers[-1] if self.answers else None)
         if self.session is not None and self.session.id == forgotten.session_id:  # its name may have changed
