@@ -151,8 +151,7 @@ async def test_a_full_exchange_streams_and_is_stored(assistant: Assistant, monke
 
 
 async def test_escape_stops_generation_and_keeps_the_text(assistant: Assistant) -> None:
-    assistant.settings.max_new_tokens = 2000
-    assistant.settings.temperature = 0.8
+    assistant.settings.max_new_tokens = 2000  # greedy: a story far longer than the wait below
     app = ChatApp(assistant)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot, app)
@@ -547,7 +546,7 @@ async def test_branch_goes_on_from_the_selected_answer_in_a_new_chat(assistant: 
         await started(pilot, app)
         await pilot.press("alt+up")  # select the first answer
         await send(pilot, app, "/branch")
-        await wait_for(pilot, lambda: app.chat_screen.session_id != session_id)
+        await wait_for(pilot, lambda: app.chat_screen.session.id != session_id)
         assert app.chat_screen.sub_title == "Colours · branch"
         assert [m.source for m in app.chat_screen.query(ChatMessage)] == ["My favourite colour is teal.",
                                                                        "Teal is lovely."]
