@@ -14,7 +14,6 @@ from typing import Any
 
 import sqlite_utils
 
-from memory.db import transaction
 
 FORGOTTEN = "(forgotten)"
 
@@ -53,7 +52,7 @@ def scrub_answers(db: sqlite_utils.Database, item_ids: Iterable[int]) -> int:
     answers changed."""
     ids = sorted(set(item_ids))
     changed = 0
-    with transaction(db):
+    with db.atomic():
         for start in range(0, len(ids), 400):
             part = ids[start:start + 400]
             for message_id in _answers_citing(db, part):

@@ -55,7 +55,7 @@ def remember_exchange(db: sqlite_utils.Database, exchange: Exchange) -> int:
     """Store the exchange as a memory item right away (milliseconds, no model needed): keyword
     search finds it at once; its vector is added later by ``MemoryStore.backfill``."""
     apply_migrations(db, "memory", MIGRATIONS)
-    with db.conn:
+    with db.atomic():
         return insert_item(db, exchange_item(exchange), exchange.occurred_at)
 
 

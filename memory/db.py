@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import sqlite_utils
@@ -54,22 +53,13 @@ def open_database(data_dir: Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
-@contextmanager
-def transaction(db: sqlite_utils.Database) -> Iterator[None]:
-    """One transaction for everything in the block: committed at its end, rolled back on any
-    exception. ``with db.conn:`` alone is not one: sqlite-utils 4 commits a write made through
-    ``db.execute`` at once when no transaction is open yet. Inside an open one, it is part of it."""
-    if db.conn.in_transaction:
-        yield
-        return
-    with db.conn:
-        db.conn.execute("BEGIN")
-        yield
-
-
 def apply_migrations(db: sqlite_utils.Database, component: str, migrations: Sequence[Migration]) -> None:
-    """Run the component's migrations not yet applied, each in its own transaction."""
-    with db.conn:
+    """Run the component's migrations not yet applied, each in its own transaction.
+
+    Writes that belong together go in ``with db.atomic():`` (sqlite-utils: a transaction,
+    savepoints when nested); ``with db.conn:`` alone is not one, as sqlite-utils 4 commits
+    each write made through ``db.execute`` at once when no transaction is open."""
+    with db.atomic():
         db.execute(
             "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
         )
@@ -81,7 +71,7 @@ def apply_migrations(db: sqlite_utils.Database, component: str, migrations: Sequ
             f"by a newer memchat (schema {current}, this one knows {len(migrations)}); upgrade memchat"
         )
     for version, migration in enumerate(migrations[current:], start=current + 1):
-        with db.conn:
+        with db.atomic():
             migration(db)
             db.execute(
                 "INSERT INTO schema_versions (component, version) VALUES (?, ?) "

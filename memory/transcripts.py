@@ -92,7 +92,7 @@ def import_transcript(store: MemoryStore, path: Path,
         vectors = store.embedder.encode([item.key_text for item in batch])
         store.insert(batch, vectors)
 
-    with store.lock, store.db.conn:
+    with store.lock, store.db.atomic():
         for _, record in read_turns(path):
             done_bytes += len(json.dumps(record))
             if record.get("id") is not None and record["id"] in known:

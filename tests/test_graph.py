@@ -3,6 +3,8 @@ keeping facts current, forgetting, editing, queries, retrieval and prompt facts,
 
 from __future__ import annotations
 
+import sqlite3
+
 import time
 from pathlib import Path
 
@@ -228,6 +230,25 @@ def test_user_edits_merge_rename_split_delete(graph: KnowledgeGraph, extractor) 
     assert not graph.find("Figma")  # deleted names stay out
     with pytest.raises(Exception, match="cannot be deleted"):
         graph.delete(graph.self_id())
+
+
+def test_an_edit_that_fails_half_way_changes_nothing(graph: KnowledgeGraph, extractor) -> None:
+    """A split moves relations, then mentions: a failure at the mentions (a real SQLite error,
+    raised by a trigger) must leave the relations where they were, and no new entity."""
+    say(graph, "My friend Sam works at Figma.", "2026-01-01T10:00:00+00:00", session="one")
+    say(graph, "Sam lives in Austin.", "2026-01-02T10:00:00+00:00", session="two")
+    process_pending(graph, extractor)
+    sam = graph.get("Sam")
+    before = facts(graph, "Sam")
+    entities = graph.db.execute("SELECT COUNT(*) FROM kg_entities").fetchone()[0]
+    graph.db.conn.execute("CREATE TEMP TRIGGER disk_full BEFORE INSERT ON kg_mentions "
+                          "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(sqlite3.IntegrityError, match="disk full"):
+        graph.split(sam.id, "session:one", "Sam Park")
+    graph.db.conn.execute("DROP TRIGGER disk_full")
+    assert facts(graph, "Sam") == before and "Sam works_at Figma" in before
+    assert graph.db.execute("SELECT COUNT(*) FROM kg_entities").fetchone()[0] == entities
+    assert graph.split(sam.id, "session:one", "Sam Park")  # and it works once the fault is gone
 
 
 # -- queries --------------------------------------------------------------------------------------------

@@ -266,7 +266,7 @@ class KnowledgeGraph:
         """Give the entity a new canonical name (the old one stays as an alias)."""
         if not new_name.strip():
             raise MemchatError("the new name is empty")
-        with self.lock, self.db.conn:
+        with self.lock, self.db.atomic():
             self._rename(entity_id, new_name.strip())
 
     def _rename(self, entity_id: int, new_name: str) -> None:
@@ -282,7 +282,7 @@ class KnowledgeGraph:
         keep, other = self.entity(keep_id), self.entity(other_id)
         if other.is_self:
             keep, other = other, keep
-        with self.lock, self.db.conn:
+        with self.lock, self.db.atomic():
             for column in ("subject_id", "object_id"):
                 self.db.conn.execute(f"UPDATE kg_relations SET {column} = ? WHERE {column} = ?", [keep.id, other.id])
             self.db.conn.execute("UPDATE OR IGNORE kg_aliases SET entity_id = ? WHERE entity_id = ?",
@@ -300,7 +300,7 @@ class KnowledgeGraph:
         """Move what was said about the entity in one source (a session or document) to a new
         entity: for two different people who share a name. Returns the new entity's id."""
         entity = self.entity(entity_id)
-        with self.lock, self.db.conn:
+        with self.lock, self.db.atomic():
             items = [r[0] for r in self.db.execute(
                 "SELECT DISTINCT m.item_id FROM kg_mentions m JOIN memory_items i ON i.id = m.item_id "
                 "WHERE m.entity_id = ? AND i.source = ?", [entity_id, source])]
@@ -325,7 +325,7 @@ class KnowledgeGraph:
             raise MemchatError("the user's own entity cannot be deleted; delete its facts' sources instead")
         from assistant.sessions import utc_now
 
-        with self.lock, self.db.conn:
+        with self.lock, self.db.atomic():
             if block:
                 for alias in self.db.execute("SELECT alias, norm FROM kg_aliases WHERE entity_id = ?", [entity_id]):
                     self.db.conn.execute("INSERT OR IGNORE INTO kg_blocked (norm, name, blocked_at) VALUES (?, ?, ?)",
@@ -335,7 +335,7 @@ class KnowledgeGraph:
     def clear(self) -> None:
         """Forget everything extracted (entities, facts, facts in retrieval keys), to extract again.
         Names the user deleted stay blocked."""
-        with self.lock, self.db.conn:
+        with self.lock, self.db.atomic():
             for table in ("kg_relations", "kg_mentions", "kg_processed"):
                 self.db.conn.execute(f"DELETE FROM {table}")
             self.db.conn.execute("DELETE FROM kg_entities WHERE is_self = 0")
@@ -344,7 +344,7 @@ class KnowledgeGraph:
                 "WHERE instr(key_text, char(10) || 'Facts: ') > 0")
 
     def unblock(self, name: str) -> bool:
-        with self.lock, self.db.conn:
+        with self.lock, self.db.atomic():
             return self.db.conn.execute("DELETE FROM kg_blocked WHERE norm = ?", [normalize(name)]).rowcount > 0
 
     # -- provenance -------------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def process_pending(graph: KnowledgeGraph, extractor: Extractor, *, batch_size: 
             log.warning("knowledge extraction failed for items %s-%s: %s", rows[0][0], rows[-1][0], exc)
             extractions, errors = [Extraction() for _ in rows], [str(exc)[:500]] * len(rows)
         now = utc_now()
-        with graph.lock, graph.db.conn:
+        with graph.lock, graph.db.atomic():
             for row, extraction, error in zip(rows, extractions, errors, strict=True):
                 item_id, _, _, _, occurred_at, source, key_text = row
                 exists = graph.db.execute("SELECT 1 FROM memory_items WHERE id = ?", [item_id]).fetchone()
