@@ -14,6 +14,8 @@ from typing import Any
 
 import sqlite_utils
 
+from memory.db import transaction
+
 
 FORGOTTEN = "(forgotten)"
 
@@ -52,7 +54,7 @@ def scrub_answers(db: sqlite_utils.Database, item_ids: Iterable[int]) -> int:
     answers changed."""
     ids = sorted(set(item_ids))
     changed = 0
-    with db.atomic():
+    with transaction(db):
         for start in range(0, len(ids), 400):
             part = ids[start:start + 400]
             for message_id in _answers_citing(db, part):

@@ -12,7 +12,7 @@ from typing import Any
 import sqlite_utils
 
 from assistant.errors import MemchatError, SessionNotFoundError
-from memory.db import apply_migrations
+from memory.db import apply_migrations, transaction
 
 
 def utc_now() -> str:
@@ -120,7 +120,7 @@ class SessionStore:
 
     def create(self, name: str | None = None, model: str | None = None) -> Session:
         now = utc_now()
-        with self.db.atomic():
+        with transaction(self.db):
             while True:
                 session_id = secrets.token_hex(4)
                 if not self.db.execute("SELECT 1 FROM sessions WHERE id = ?", [session_id]).fetchone():
@@ -169,13 +169,13 @@ class SessionStore:
 
     def rename(self, key: str, name: str) -> Session:
         session = self.get(key)
-        with self.db.atomic():
+        with transaction(self.db):
             self.db["sessions"].update(session.id, {"name": name, "updated_at": utc_now()})
         return self.get(session.id)
 
     def delete(self, key: str) -> Session:
         session = self.get(key)
-        with self.db.atomic():
+        with transaction(self.db):
             self.db.execute("DELETE FROM messages WHERE session_id = ?", [session.id])
             self.db.execute("DELETE FROM session_summaries WHERE session_id = ?", [session.id])
             self.db.execute("DELETE FROM sessions WHERE id = ?", [session.id])
@@ -195,7 +195,7 @@ class SessionStore:
         if status not in MESSAGE_STATUSES:
             raise ValueError(f"unknown message status {status!r}")
         now = utc_now()
-        with self.db.atomic():
+        with transaction(self.db):
             table = self.db["messages"]
             table.insert(
                 {
@@ -225,7 +225,7 @@ class SessionStore:
         if at.session_id != source.id:
             raise MemchatError(f"message #{at_message_id} is not in the session '{source.name}'")
         branch = self.create(name or f"{source.name} · branch", model=source.model)
-        with self.db.atomic():
+        with transaction(self.db):
             copied = self.db.execute(
                 "INSERT INTO messages (session_id, role, content, created_at, tokens, model, status, meta) "
                 "SELECT ?, role, content, created_at, tokens, model, status, meta FROM messages "
@@ -244,7 +244,7 @@ class SessionStore:
         dropped when it covered any removed message, so it is rebuilt without their text."""
         wanted = sorted(set(message_ids))
         removed = 0
-        with self.db.atomic():
+        with transaction(self.db):
             self._retitle_without(session_id, wanted)
             summary = self.summary(session_id)
             for start in range(0, len(wanted), 500):
@@ -324,7 +324,7 @@ class SessionStore:
         return SessionSummary(*row) if row else None
 
     def save_summary(self, session_id: str, text: str, covers_until: int, model: str | None = None) -> None:
-        with self.db.atomic():
+        with transaction(self.db):
             self.db.execute(
                 "INSERT INTO session_summaries (session_id, text, covers_until, updated_at, model) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(session_id) DO UPDATE SET text = excluded.text, "

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import sqlite_utils
 
-from memory.db import apply_migrations
+from memory.db import apply_migrations, transaction
 from memory.store import MIGRATIONS, MemoryStore, NewItem, insert_item
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def remember_exchange(db: sqlite_utils.Database, exchange: Exchange) -> int:
     """Store the exchange as a memory item right away (milliseconds, no model needed): keyword
     search finds it at once; its vector is added later by ``MemoryStore.backfill``."""
     apply_migrations(db, "memory", MIGRATIONS)
-    with db.atomic():
+    with transaction(db):
         return insert_item(db, exchange_item(exchange), exchange.occurred_at)
 
 

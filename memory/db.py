@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -41,7 +43,9 @@ def open_database(data_dir: Path) -> sqlite_utils.Database:
     ensure_data_dir(data_dir)
     path = data_dir / DB_FILENAME
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        # autocommit: a write outside ``transaction(db)`` commits at once and never leaves a
+        # transaction open (holding the write lock) until some later block happens to commit it
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -53,13 +57,33 @@ def open_database(data_dir: Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """One transaction for the block: committed at its end, rolled back on any exception; a
+    savepoint inside an open one. It takes the write lock at once (BEGIN IMMEDIATE, waiting
+    up to the busy timeout): a deferred one that reads first could not write later, in WAL
+    mode, if another connection wrote in between ("database is locked" at once)."""
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():  # a savepoint
+            yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def apply_migrations(db: sqlite_utils.Database, component: str, migrations: Sequence[Migration]) -> None:
     """Run the component's migrations not yet applied, each in its own transaction.
 
-    Writes that belong together go in ``with db.atomic():`` (sqlite-utils: a transaction,
-    savepoints when nested); ``with db.conn:`` alone is not one, as sqlite-utils 4 commits
-    each write made through ``db.execute`` at once when no transaction is open."""
-    with db.atomic():
+    Writes that belong together go in ``with transaction(db):``; ``with db.conn:`` alone is
+    not one, as sqlite-utils 4 commits each write made through ``db.execute`` at once."""
+    with transaction(db):
         db.execute(
             "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
         )
@@ -71,7 +95,7 @@ def apply_migrations(db: sqlite_utils.Database, component: str, migrations: Sequ
             f"by a newer memchat (schema {current}, this one knows {len(migrations)}); upgrade memchat"
         )
     for version, migration in enumerate(migrations[current:], start=current + 1):
-        with db.atomic():
+        with transaction(db):
             migration(db)
             db.execute(
                 "INSERT INTO schema_versions (component, version) VALUES (?, ?) "

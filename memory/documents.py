@@ -19,6 +19,7 @@ from assistant.errors import MemchatError
 from memory.chunking import Chunk, chunk_sections
 from memory.loaders import DocumentError, discover_files, file_digest, iter_sections
 from memory.store import MemoryStore, NewItem
+from memory.db import transaction
 
 EMBED_BATCH = 64
 CHUNK_TOKENS = 200
@@ -138,7 +139,7 @@ def load_document(store: MemoryStore, path: Path,
     modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat()
     progress = Progress(path, 0, size, 0, time.perf_counter())
     removed_ids: list[int] = []
-    with store.lock, store.db.atomic():  # all of this document or none of it
+    with store.lock, transaction(store.db):  # all of this document or none of it
         if existing:
             removed_ids = [r[0] for r in store.db.execute(
                 "SELECT id FROM memory_items WHERE document_id = ? AND duplicate_of IS NULL", [existing[0]])]
@@ -211,7 +212,7 @@ def load_paths(store: MemoryStore, paths: Iterable[Path],
 def forget_document(store: MemoryStore, document: Document) -> int:
     """Remove a document and its chunks from SQLite, FTS and FAISS."""
     with store.lock:
-        with store.db.atomic():  # the chunks and the document's row go together
+        with transaction(store.db):  # the chunks and the document's row go together
             ids = [r[0] for r in store.db.execute("SELECT id FROM memory_items WHERE document_id = ?", [document.id])]
             removed = store.delete(ids)
             store.db.execute("DELETE FROM documents WHERE id = ?", [document.id])

@@ -21,7 +21,7 @@ import numpy as np
 import sqlite_utils
 
 from assistant.errors import MemchatError
-from memory.db import apply_migrations
+from memory.db import apply_migrations, transaction
 from memory.embeddings import Embedder
 from memory.vector_index import VectorIndex
 
@@ -229,7 +229,7 @@ class MemoryStore:
                 "or set embedding_model back"
             )
         if stored != self.embedder.name:
-            with self.db.atomic():
+            with transaction(self.db):
                 self._set_meta("embedding_model", self.embedder.name)
                 self._set_meta("embedding_dim", str(self.embedder.dim))
 
@@ -238,7 +238,7 @@ class MemoryStore:
         """Re-embed every item with the configured model (after changing models); returns the count."""
         total = self.db.execute("SELECT COUNT(*) FROM memory_items").fetchone()[0]
         done = 0
-        with self.db.atomic():
+        with transaction(self.db):
             for ids, texts in self._batches("SELECT id, key_text FROM memory_items ORDER BY id", batch_size):
                 vectors = self.embedder.encode(texts)
                 self.db.conn.executemany(
@@ -340,7 +340,7 @@ class MemoryStore:
             for position, (item, vector) in enumerate(zip(items, vectors, strict=True)):
                 links[position] = self._near_duplicate(item.kind, vector, dedupe_threshold)
         with self.lock:
-            with self.db.atomic():
+            with transaction(self.db):
                 ids = self.insert(items, vectors, links)
             self.sync_index()
         return ids
@@ -361,7 +361,7 @@ class MemoryStore:
                 self.sync_index()
                 for (item_id, kind, _), vector in zip(rows, vectors, strict=True):
                     link = self._near_duplicate(kind, vector, dedupe_threshold) if kind == "chat" else None
-                    with self.db.atomic():
+                    with transaction(self.db):
                         self.db.execute("UPDATE memory_items SET embedding = ?, duplicate_of = ? WHERE id = ?",
                                         [vector.tobytes(), link, item_id])
                     if link is None:
@@ -385,7 +385,7 @@ class MemoryStore:
             return 0
         removed = 0
         indexed: list[int] = []
-        with self.db.atomic():
+        with transaction(self.db):
             for start in range(0, len(wanted), 500):
                 part = wanted[start : start + 500]
                 marks = ", ".join("?" * len(part))

@@ -16,6 +16,7 @@ from pathlib import Path
 from assistant.errors import MemchatError
 from memory.chat_memory import stamp
 from memory.store import MemoryStore, NewItem
+from memory.db import transaction
 
 BATCH = 512
 REQUIRED = ("text", "speaker", "timestamp", "session")
@@ -92,7 +93,7 @@ def import_transcript(store: MemoryStore, path: Path,
         vectors = store.embedder.encode([item.key_text for item in batch])
         store.insert(batch, vectors)
 
-    with store.lock, store.db.atomic():
+    with store.lock, transaction(store.db):
         for _, record in read_turns(path):
             done_bytes += len(json.dumps(record))
             if record.get("id") is not None and record["id"] in known:

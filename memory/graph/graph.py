@@ -19,6 +19,7 @@ from assistant.errors import MemchatError
 from memory.graph.resolve import Confirm, Resolver, canonical, normalize
 from memory.graph.schema import ensure_schema
 from memory.graph.types import FUNCTIONAL_PREDICATES, SELF_NAME, EntityMention, Extraction, Fact
+from memory.db import transaction
 
 SELF_ALIASES = ("User", "me", "myself", "I")
 
@@ -266,7 +267,7 @@ class KnowledgeGraph:
         """Give the entity a new canonical name (the old one stays as an alias)."""
         if not new_name.strip():
             raise MemchatError("the new name is empty")
-        with self.lock, self.db.atomic():
+        with self.lock, transaction(self.db):
             self._rename(entity_id, new_name.strip())
 
     def _rename(self, entity_id: int, new_name: str) -> None:
@@ -282,7 +283,7 @@ class KnowledgeGraph:
         keep, other = self.entity(keep_id), self.entity(other_id)
         if other.is_self:
             keep, other = other, keep
-        with self.lock, self.db.atomic():
+        with self.lock, transaction(self.db):
             for column in ("subject_id", "object_id"):
                 self.db.conn.execute(f"UPDATE kg_relations SET {column} = ? WHERE {column} = ?", [keep.id, other.id])
             self.db.conn.execute("UPDATE OR IGNORE kg_aliases SET entity_id = ? WHERE entity_id = ?",
@@ -300,7 +301,7 @@ class KnowledgeGraph:
         """Move what was said about the entity in one source (a session or document) to a new
         entity: for two different people who share a name. Returns the new entity's id."""
         entity = self.entity(entity_id)
-        with self.lock, self.db.atomic():
+        with self.lock, transaction(self.db):
             items = [r[0] for r in self.db.execute(
                 "SELECT DISTINCT m.item_id FROM kg_mentions m JOIN memory_items i ON i.id = m.item_id "
                 "WHERE m.entity_id = ? AND i.source = ?", [entity_id, source])]
@@ -325,7 +326,7 @@ class KnowledgeGraph:
             raise MemchatError("the user's own entity cannot be deleted; delete its facts' sources instead")
         from assistant.sessions import utc_now
 
-        with self.lock, self.db.atomic():
+        with self.lock, transaction(self.db):
             if block:
                 for alias in self.db.execute("SELECT alias, norm FROM kg_aliases WHERE entity_id = ?", [entity_id]):
                     self.db.conn.execute("INSERT OR IGNORE INTO kg_blocked (norm, name, blocked_at) VALUES (?, ?, ?)",
@@ -335,7 +336,7 @@ class KnowledgeGraph:
     def clear(self) -> None:
         """Forget everything extracted (entities, facts, facts in retrieval keys), to extract again.
         Names the user deleted stay blocked."""
-        with self.lock, self.db.atomic():
+        with self.lock, transaction(self.db):
             for table in ("kg_relations", "kg_mentions", "kg_processed"):
                 self.db.conn.execute(f"DELETE FROM {table}")
             self.db.conn.execute("DELETE FROM kg_entities WHERE is_self = 0")
@@ -344,7 +345,7 @@ class KnowledgeGraph:
                 "WHERE instr(key_text, char(10) || 'Facts: ') > 0")
 
     def unblock(self, name: str) -> bool:
-        with self.lock, self.db.atomic():
+        with self.lock, transaction(self.db):
             return self.db.conn.execute("DELETE FROM kg_blocked WHERE norm = ?", [normalize(name)]).rowcount > 0
 
     # -- provenance -------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from memory.graph.graph import KnowledgeGraph, StoredItem
 from memory.graph.queries import phrase
 from memory.graph.types import EntityMention, Extraction, TextInput
+from memory.db import transaction
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def process_pending(graph: KnowledgeGraph, extractor: Extractor, *, batch_size: 
             log.warning("knowledge extraction failed for items %s-%s: %s", rows[0][0], rows[-1][0], exc)
             extractions, errors = [Extraction() for _ in rows], [str(exc)[:500]] * len(rows)
         now = utc_now()
-        with graph.lock, graph.db.atomic():
+        with graph.lock, transaction(graph.db):
             for row, extraction, error in zip(rows, extractions, errors, strict=True):
                 item_id, _, _, _, occurred_at, source, key_text = row
                 exists = graph.db.execute("SELECT 1 FROM memory_items WHERE id = ?", [item_id]).fetchone()
