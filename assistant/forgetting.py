@@ -20,16 +20,15 @@ from memory.db import transaction
 FORGOTTEN = "(forgotten)"
 
 
-def _answers_citing(db: sqlite_utils.Database, ids: list[int]) -> list[int]:
-    """Ids of the messages whose recorded prompt held any of the memory items ``ids``."""
+def _answers_citing(db: sqlite_utils.Database, ids: list[int]) -> list[tuple[int, str]]:
+    """(id, meta) of the messages whose recorded prompt held any of the memory items ``ids``."""
     marks = ", ".join("?" * len(ids))
-    rows = db.execute(
-        "SELECT m.id FROM messages m, json_each(m.meta, '$.context.sections.memories.items') j "
+    return db.execute(
+        "SELECT m.id, m.meta FROM messages m, json_each(m.meta, '$.context.sections.memories.items') j "
         f"WHERE json_valid(m.meta) AND json_extract(j.value, '$.id') IN ({marks}) "
-        "UNION SELECT m.id FROM messages m, json_each(m.meta, '$.context.sections.facts.items') f, "
+        "UNION SELECT m.id, m.meta FROM messages m, json_each(m.meta, '$.context.sections.facts.items') f, "
         f"json_each(f.value, '$.items') i WHERE json_valid(m.meta) AND i.value IN ({marks})",
-        [*ids, *ids])
-    return [row[0] for row in rows]
+        [*ids, *ids]).fetchall()
 
 
 def _blanked(meta: dict[str, Any], ids: set[int]) -> dict[str, Any]:
@@ -57,9 +56,8 @@ def scrub_answers(db: sqlite_utils.Database, item_ids: Iterable[int]) -> int:
     with transaction(db):
         for start in range(0, len(ids), 400):
             part = ids[start:start + 400]
-            for message_id in _answers_citing(db, part):
-                meta = json.loads(db.execute("SELECT meta FROM messages WHERE id = ?", [message_id]).fetchone()[0])
+            for message_id, meta in _answers_citing(db, part):
                 db.execute("UPDATE messages SET meta = ? WHERE id = ?",
-                           [json.dumps(_blanked(meta, set(part))), message_id])
+                           [json.dumps(_blanked(json.loads(meta), set(part))), message_id])
                 changed += 1
     return changed

@@ -76,6 +76,13 @@ async def load_in_documents_panel(pilot: Pilot, app: ChatApp, path: Path) -> Doc
     return screen
 
 
+async def load_in_chat(pilot: Pilot, app: ChatApp, path: Path) -> LoadProgress:
+    """Type ``/load PATH`` in the chat; returns the progress widget the load shows there."""
+    await send(pilot, app, f"/load {path}")
+    await wait_for(pilot, lambda: app.chat_screen.query(LoadProgress))
+    return app.chat_screen.query_one(LoadProgress)
+
+
 async def open_sessions_panel(pilot: Pilot, app: ChatApp, chats: int) -> SessionsScreen:
     """Press Ctrl+O and wait until the sessions panel lists ``chats`` chats."""
     await pilot.press("ctrl+o")
@@ -307,9 +314,7 @@ async def test_load_then_search_finds_the_document(assistant: Assistant, zebra: 
     app = ChatApp(assistant)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, app)
-        await send(pilot, app, f"/load {zebra}")
-        await wait_for(pilot, lambda: app.chat_screen.query(LoadProgress))
-        loader = app.chat_screen.query_one(LoadProgress)
+        loader = await load_in_chat(pilot, app, zebra)
         await wait_for(pilot, lambda: not loader.running)
         assert "Loaded zebra.md" in str(loader.query_one("#load-label").render())
         await send(pilot, app, "/search launch code of Project Zebra")
@@ -324,9 +329,7 @@ async def test_escape_cancels_a_load_and_leaves_the_document_out(assistant: Assi
     app = ChatApp(assistant)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, app)
-        await send(pilot, app, f"/load {big}")
-        await wait_for(pilot, lambda: app.chat_screen.query(LoadProgress))
-        loader = app.chat_screen.query_one(LoadProgress)
+        loader = await load_in_chat(pilot, app, big)
         label = loader.query_one("#load-label")
         await wait_for(pilot, lambda: "passages" in str(label.render()))
         await pilot.press("escape")

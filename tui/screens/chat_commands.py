@@ -184,10 +184,14 @@ class ChatCommands(MemchatScreen):
         finally:
             self.set_busy(False)
 
+    def chosen_answer(self) -> ChatMessage | None:
+        """The answer a command acts on: the selected one, else the latest (None: no answer yet)."""
+        return self.selected if self.selected is not None else (self.answers[-1] if self.answers else None)
+
     async def command_branch(self, arg: str) -> None:
         if self.generating:
             raise MemchatError(BUSY)
-        answer = self.selected if self.selected is not None else (self.answers[-1] if self.answers else None)
+        answer = self.chosen_answer()
         if answer is None or answer.message_id is None or self.session is None:
             raise MemchatError("no answer to branch from yet")
         original = self.session
@@ -198,7 +202,7 @@ class ChatCommands(MemchatScreen):
                     "(Ctrl+O switches).", title="Branched")
 
     def command_copy(self, arg: str) -> None:
-        answer = self.selected if self.selected is not None else (self.answers[-1] if self.answers else None)
+        answer = self.chosen_answer()
         if answer is None:
             raise MemchatError("no answer to copy yet")
         text = answer.source
