@@ -1,8 +1,9 @@
 """Load documents into memory: parse (streamed), chunk by tokens, embed, store, index.
 
-Each document is ingested in one SQLite transaction: a crash, Ctrl-C or SIGKILL in the
-middle leaves the store as it was before that document, and loading it again just works;
-``load_paths(cancel=...)`` stops the same way, between embedding batches.
+Each document is ingested all or nothing, in short transactions (``memory.loads``): until its
+last short commit it is invisible, and a crash, Ctrl-C or SIGKILL in the middle leaves the
+store as it was before that document (the next open removes the invisible rows); loading
+it again just works. ``load_paths(cancel=...)`` stops the same way, between embedding batches.
 Re-loading an unchanged file (same content hash) is a no-op; a changed file replaces its
 old chunks. The FAISS index catches up after each committed document.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from assistant.errors import MemchatError
 from memory.chunking import Chunk, chunk_sections
 from memory.loaders import DocumentError, discover_files, file_digest, iter_sections
+from memory import loads
 from memory.store import MemoryStore, NewItem
 from memory.db import transaction
 
@@ -77,9 +79,10 @@ class LoadCancelled(MemchatError):
 
 def list_documents(store: MemoryStore) -> list[Document]:
     """Loaded documents, most recently loaded first (never one half-way through its load)."""
-    with store.lock:  # the connection is shared: a load in progress would show uncommitted rows
+    with store.lock:
         rows = store.db.execute(
-            "SELECT id, path, content_hash, size, chunks, title, loaded_at FROM documents ORDER BY loaded_at DESC"
+            "SELECT d.id, d.path, d.content_hash, d.size, d.chunks, d.title, d.loaded_at FROM documents d "
+            f"WHERE {loads.DOCUMENT_VISIBLE} ORDER BY d.loaded_at DESC"
         ).fetchall()
     return [Document(*row) for row in rows]
 
@@ -126,29 +129,27 @@ def _batched(chunks: Iterable[Chunk], size: int) -> Iterator[list[Chunk]]:
 def load_document(store: MemoryStore, path: Path,
                   on_progress: Callable[[Progress], None] | None = None,
                   cancel: Callable[[], bool] | None = None) -> LoadOutcome:
-    """Ingest one file transactionally; raises DocumentError for files that cannot be read, and
-    LoadCancelled (after rolling the document back) when ``cancel()`` turns true between batches."""
+    """Ingest one file, all or nothing; raises DocumentError for files that cannot be read, and
+    LoadCancelled (after removing what was written) when ``cancel()`` turns true between batches.
+
+    Parsing and embedding hold no lock; the chunks are written in short transactions as a
+    pending load (invisible), and one short transaction publishes the document (and hides the
+    version it replaces, whose rows are then removed in batches)."""
     path = path.expanduser().resolve()
     digest = file_digest(path)
     size = path.stat().st_size
-    with store.lock:
-        existing = store.db.execute("SELECT id, content_hash FROM documents WHERE path = ?", [str(path)]).fetchone()
+    existing = _visible_document(store, str(path))
     if existing and existing[1] == digest:
         return LoadOutcome(path, "unchanged")
     now = datetime.now(UTC).isoformat(timespec="microseconds")
     modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat()
     progress = Progress(path, 0, size, 0, time.perf_counter())
-    removed_ids: list[int] = []
-    with store.lock, transaction(store.db):  # all of this document or none of it
-        if existing:
-            removed_ids = [r[0] for r in store.db.execute(
-                "SELECT id FROM memory_items WHERE document_id = ? AND duplicate_of IS NULL", [existing[0]])]
-            store.db.execute("DELETE FROM memory_items WHERE document_id = ?", [existing[0]])
-            store.db.execute("DELETE FROM documents WHERE id = ?", [existing[0]])
-        cursor = store.db.conn.execute(
-            "INSERT INTO documents (path, content_hash, size, chunks, title, loaded_at, modified_at) "
-            "VALUES (?, ?, ?, 0, ?, ?, ?)", [str(path), digest, size, path.name, now, modified])
-        document_id = int(cursor.lastrowid)
+    with loads.pending(store.db, "document") as load_id:  # any exception removes what was written
+        with transaction(store.db):
+            cursor = store.db.conn.execute(
+                "INSERT INTO documents (path, content_hash, size, chunks, title, loaded_at, modified_at, load_id) "
+                "VALUES (?, ?, ?, 0, ?, ?, ?, ?)", [str(path), digest, size, path.name, now, modified, load_id])
+            document_id = int(cursor.lastrowid)
         sections = iter_sections(path)
         chunks = chunk_sections(sections, store.embedder.count_tokens, CHUNK_TOKENS, OVERLAP_TOKENS)
         count = 0
@@ -156,22 +157,35 @@ def load_document(store: MemoryStore, path: Path,
             _check(cancel, path)
             items = [_chunk_item(c, str(path), document_id, path.name, modified, count + i)
                      for i, c in enumerate(batch)]
-            store.insert(items, store.embedder.encode([item.key_text for item in items]), now=now)
+            vectors = store.embedder.encode([item.key_text for item in items])
+            with transaction(store.db):  # one batch: milliseconds of write lock
+                store.insert(items, vectors, now=now, load_id=load_id)
             count += len(batch)
             progress.chunks = count
             progress.bytes_done = min(size, batch[-1].char_end)  # characters ≈ bytes for most text
             if on_progress:
                 on_progress(progress)
         _check(cancel, path)
-        store.db.execute("UPDATE documents SET chunks = ? WHERE id = ?", [count, document_id])
+        with store.lock, transaction(store.db):  # the one short commit that shows it
+            existing = _visible_document(store, str(path))  # another process may have loaded it meanwhile
+            store.db.execute("UPDATE documents SET chunks = ? WHERE id = ?", [count, document_id])
+            loads.publish(store.db, load_id, retire=existing[2] if existing else None)
+    removed = loads.purge(store.db, existing[2]) if existing else []  # batches: others write in between
     with store.lock:
-        store.index.remove(removed_ids)
+        store.index.remove(removed)
         store.sync_index()
         store.save_index()
     progress.bytes_done = size
     if on_progress:
         on_progress(progress)
     return LoadOutcome(path, "replaced" if existing else "loaded", count)
+
+
+def _visible_document(store: MemoryStore, path: str) -> tuple[int, str, int] | None:
+    """(id, content hash, load id) of the visible document loaded from ``path``."""
+    with store.lock:
+        return store.db.execute(f"SELECT d.id, d.content_hash, d.load_id FROM documents d WHERE d.path = ? "
+                                f"AND {loads.DOCUMENT_VISIBLE} ORDER BY d.id DESC LIMIT 1", [path]).fetchone()
 
 
 def _check(cancel: Callable[[], bool] | None, path: Path | None) -> None:
@@ -210,11 +224,22 @@ def load_paths(store: MemoryStore, paths: Iterable[Path],
 
 
 def forget_document(store: MemoryStore, document: Document) -> int:
-    """Remove a document and its chunks from SQLite, FTS and FAISS."""
+    """Remove a document and its chunks from SQLite, FTS and FAISS: hidden at once (one short
+    transaction), then deleted in batches (a crash half-way is finished by the next open)."""
     with store.lock:
-        with transaction(store.db):  # the chunks and the document's row go together
-            ids = [r[0] for r in store.db.execute("SELECT id FROM memory_items WHERE document_id = ?", [document.id])]
-            removed = store.delete(ids)
-            store.db.execute("DELETE FROM documents WHERE id = ?", [document.id])
+        row = store.db.execute("SELECT load_id FROM documents WHERE id = ?", [document.id]).fetchone()
+        indexed = [r[0] for r in store.db.execute(
+            "SELECT id FROM memory_items WHERE document_id = ? AND duplicate_of IS NULL AND embedding IS NOT NULL",
+            [document.id])]
+    if row is None:
+        return 0
+    load_id = row[0] if row[0] is not None else -document.id
+    with store.lock, transaction(store.db):
+        store.db.execute("UPDATE documents SET load_id = ? WHERE id = ?", [load_id, document.id])
+        loads.hide(store.db, load_id)
+    removed = loads.purge(store.db, load_id)
+    with store.lock:
+        store.index.remove(indexed)
+        store.sync_index()
         store.save_index()
-    return removed
+    return len(removed)

@@ -21,7 +21,8 @@ import numpy as np
 import sqlite_utils
 
 from assistant.errors import MemchatError
-from memory.db import apply_migrations, transaction
+from memory import loads
+from memory.db import apply_migrations, connection_lock, transaction
 from memory.embeddings import Embedder
 from memory.vector_index import VectorIndex
 
@@ -60,7 +61,7 @@ def _index_message_id(db: sqlite_utils.Database) -> None:
     db["memory_items"].create_index(["message_id"], if_not_exists=True)  # forgetting an exchange
 
 
-MIGRATIONS = [_create_tables, _index_message_id]
+MIGRATIONS = [_create_tables, _index_message_id, loads.migrate]
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class SearchFilters:
     until: str | None = None
 
     def sql(self) -> tuple[str, list[Any]]:
-        clauses, params = ["m.duplicate_of IS NULL"], []
+        clauses, params = ["m.duplicate_of IS NULL", loads.VISIBLE], []
         for column, values in (("m.kind", self.kinds), ("m.source", self.sources), ("m.session_id", self.session_ids)):
             if values:
                 clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
@@ -136,17 +137,18 @@ ITEM_COLUMNS = (
 
 
 def insert_item(db: sqlite_utils.Database, item: NewItem, created_at: str, vector: np.ndarray | None = None,
-                duplicate_of: int | None = None) -> int:
+                duplicate_of: int | None = None, load_id: int | None = None) -> int:
     """Insert one row (in the caller's transaction, if any); without ``vector`` it waits for
-    ``MemoryStore.backfill``. Returns its id."""
+    ``MemoryStore.backfill``; with ``load_id`` it stays invisible until that load is published.
+    Returns its id."""
     embedding = vector.astype(np.float32).tobytes() if vector is not None else None
     cursor = db.conn.execute(
         "INSERT INTO memory_items (kind, text, key_text, source, session_id, document_id, message_id, "
-        "position, speaker, external_id, created_at, occurred_at, tokens, duplicate_of, embedding) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "position, speaker, external_id, created_at, occurred_at, tokens, duplicate_of, embedding, load_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [item.kind, item.text, item.key_text, item.source, item.session_id, item.document_id,
          item.message_id, json.dumps(item.position), item.speaker, item.external_id, created_at,
-         item.occurred_at, item.tokens, duplicate_of, embedding],
+         item.occurred_at, item.tokens, duplicate_of, embedding, load_id],
     )
     return int(cursor.lastrowid)
 
@@ -188,17 +190,18 @@ def locked(method):
 class MemoryStore:
     """Stores, indexes, finds and forgets memory items for one data directory.
 
-    Give it its own connection (not the sessions' one): its transactions can be long
-    (a whole document). Methods are serialised by ``lock`` across threads.
+    Give it its own connection (not the sessions' one). Methods are serialised across threads
+    by ``lock``, which is the connection's own lock (see ``memory.db.LockedConnection``).
     """
 
     def __init__(self, db: sqlite_utils.Database, data_dir: Path, embedder: Embedder, *,
                  for_reembed: bool = False):
         """``for_reembed``: open a store whose vectors are from another model, only to call ``reembed``."""
-        self.lock = threading.RLock()
+        self.lock: threading.RLock = connection_lock(db)
         self.db = db
         self.embedder = embedder
         apply_migrations(db, "memory", MIGRATIONS)
+        loads.sweep(db)  # what loads killed half-way left (invisible rows); the index is synced below
         if not for_reembed:
             self._check_embedding_model()
         self.index = VectorIndex(data_dir / INDEX_FILENAME, embedder.name, embedder.dim)
@@ -233,49 +236,64 @@ class MemoryStore:
                 self._set_meta("embedding_model", self.embedder.name)
                 self._set_meta("embedding_dim", str(self.embedder.dim))
 
-    @locked
     def reembed(self, batch_size: int = 256, progress: Any = None) -> int:
-        """Re-embed every item with the configured model (after changing models); returns the count."""
-        total = self.db.execute("SELECT COUNT(*) FROM memory_items").fetchone()[0]
-        done = 0
+        """Re-embed every item with the configured model (after changing models); returns the count.
+
+        The new vectors go to a staging table in short batches (embedding holds no lock);
+        one final transaction switches them in with the model's name, so a crash or Ctrl-C
+        leaves the old vectors, whole. Items written meanwhile get theirs from ``backfill``."""
         with transaction(self.db):
-            for ids, texts in self._batches("SELECT id, key_text FROM memory_items ORDER BY id", batch_size):
-                vectors = self.embedder.encode(texts)
-                self.db.conn.executemany(
-                    "UPDATE memory_items SET embedding = ? WHERE id = ?",
-                    [(v.tobytes(), i) for i, v in zip(ids, vectors, strict=True)],
-                )
-                done += len(ids)
-                if progress:
-                    progress(done, total)
+            self.db.execute("DROP TABLE IF EXISTS memory_reembed")  # an interrupted run's leftovers
+            self.db.execute("CREATE TABLE memory_reembed (id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
+        with self.lock:
+            total = self.db.execute("SELECT COUNT(*) FROM memory_items").fetchone()[0]
+        done = last = 0
+        while True:
+            with self.lock:
+                rows = self.db.execute("SELECT id, key_text FROM memory_items WHERE id > ? ORDER BY id LIMIT ?",
+                                       [last, batch_size]).fetchall()
+            if not rows:
+                break
+            vectors = self.embedder.encode([r[1] for r in rows])
+            with transaction(self.db):
+                self.db.conn.executemany("INSERT OR REPLACE INTO memory_reembed (id, embedding) VALUES (?, ?)",
+                                         [(r[0], v.tobytes()) for r, v in zip(rows, vectors, strict=True)])
+            last = rows[-1][0]
+            done += len(rows)
+            if progress:
+                progress(done, max(total, done))
+        with self.lock, transaction(self.db):
+            self.db.execute("UPDATE memory_items SET embedding = r.embedding FROM memory_reembed r "
+                            "WHERE r.id = memory_items.id")
+            self.db.execute("UPDATE memory_items SET embedding = NULL WHERE id NOT IN (SELECT id FROM memory_reembed)")
             self._set_meta("embedding_model", self.embedder.name)
             self._set_meta("embedding_dim", str(self.embedder.dim))
+            self.db.execute("DROP TABLE memory_reembed")
         self.rebuild_index()
         return done
 
-    def _batches(self, sql: str, size: int, params: Sequence[Any] = ()) -> Iterator[tuple[list[int], list[Any]]]:
-        cursor = self.db.execute(sql, list(params))
-        while rows := cursor.fetchmany(size):
-            yield [r[0] for r in rows], [r[1] for r in rows]
-
     # -- the FAISS accelerator ----------------------------------------------------------
     def _sqlite_state(self, up_to: int | None = None) -> tuple[int, int, int]:
-        where = "duplicate_of IS NULL AND embedding IS NOT NULL"
+        where = f"m.duplicate_of IS NULL AND m.embedding IS NOT NULL AND {loads.VISIBLE}"
         params: list[Any] = []
         if up_to is not None:
-            where += " AND id <= ?"
+            where += " AND m.id <= ?"
             params.append(up_to)
         row = self.db.execute(
-            f"SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(id), 0) FROM memory_items WHERE {where}", params
+            f"SELECT COUNT(*), COALESCE(MAX(m.id), 0), COALESCE(SUM(m.id), 0) FROM memory_items m WHERE {where}", params
         ).fetchone()
         return int(row[0]), int(row[1]), int(row[2])
 
     def _vector_batches(self, after: int = 0, size: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        sql = ("SELECT id, embedding FROM memory_items WHERE duplicate_of IS NULL AND embedding IS NOT NULL "
-               "AND id > ? ORDER BY id")
-        for ids, blobs in self._batches(sql, size, [after]):
-            vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1)
-            yield np.asarray(ids, dtype=np.int64), vectors
+        sql = ("SELECT m.id, m.embedding FROM memory_items m WHERE m.duplicate_of IS NULL AND m.embedding IS NOT NULL "
+               f"AND {loads.VISIBLE} AND m.id > ? ORDER BY m.id LIMIT ?")
+        while True:  # page by id: each page is read whole under the connection's lock
+            rows = self.db.execute(sql, [after, size]).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            yield np.asarray([r[0] for r in rows], dtype=np.int64), vectors
 
     @locked
     def sync_index(self) -> str:
@@ -318,13 +336,14 @@ class MemoryStore:
 
     # -- writing ---------------------------------------------------------------------------
     def insert(self, items: Sequence[NewItem], vectors: np.ndarray, duplicate_of: Sequence[int | None] | None = None,
-               now: str | None = None) -> list[int]:
-        """Insert rows (in the caller's transaction, if any); FAISS picks them up on ``sync_index``."""
+               now: str | None = None, load_id: int | None = None) -> list[int]:
+        """Insert rows (in the caller's transaction, if any); FAISS picks them up on ``sync_index``
+        (with ``load_id``: once that load is published)."""
         from assistant.sessions import utc_now
 
         created = now or utc_now()
         links = duplicate_of or [None] * len(items)
-        return [insert_item(self.db, item, created, vector, link)
+        return [insert_item(self.db, item, created, vector, link, load_id)
                 for item, vector, link in zip(items, vectors, links, strict=True)]
 
     def add(self, items: Sequence[NewItem], dedupe_threshold: float | None = None) -> list[int]:
@@ -390,8 +409,8 @@ class MemoryStore:
                 part = wanted[start : start + 500]
                 marks = ", ".join("?" * len(part))
                 indexed += [r[0] for r in self.db.execute(
-                    f"SELECT id FROM memory_items WHERE id IN ({marks}) AND duplicate_of IS NULL "
-                    "AND embedding IS NOT NULL", part)]
+                    f"SELECT m.id FROM memory_items m WHERE m.id IN ({marks}) AND m.duplicate_of IS NULL "
+                    f"AND m.embedding IS NOT NULL AND {loads.VISIBLE}", part)]
                 # duplicates linked to a forgotten item are forgotten with it
                 self.db.execute(f"DELETE FROM memory_items WHERE duplicate_of IN ({marks})", part)
                 removed += self.db.execute(f"DELETE FROM memory_items WHERE id IN ({marks})", part).rowcount

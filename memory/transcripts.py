@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from assistant.errors import MemchatError
 from memory.chat_memory import stamp
+from memory import loads
 from memory.store import MemoryStore, NewItem
 from memory.db import transaction
 
@@ -47,7 +49,7 @@ def read_turns(path: Path) -> Iterator[tuple[int, dict]]:
     except OSError as exc:
         raise TranscriptError(f"cannot read {path}: {exc.strerror or exc}") from exc
     with handle:
-        for line_no, line in enumerate(handle, start=1):
+        for line_no, line in _lines(handle, path):
             if not line.strip():
                 continue
             try:
@@ -65,6 +67,17 @@ def read_turns(path: Path) -> Iterator[tuple[int, dict]]:
             yield line_no, record
 
 
+def _lines(handle: TextIO, path: Path) -> Iterator[tuple[int, str]]:
+    """Numbered lines; a file that is not UTF-8 text (a PDF, an image) raises TranscriptError."""
+    line_no = 0
+    try:
+        for line_no, line in enumerate(handle, start=1):
+            yield line_no, line
+    except UnicodeDecodeError as exc:
+        raise TranscriptError(f"{path}:{line_no + 1}: not UTF-8 text ({exc.reason}); a transcript is JSON Lines, "
+                              "one object per line") from exc
+
+
 def turn_item(record: dict, turn: int, source: str) -> NewItem:
     speaker = record["speaker"].strip()
     text = record["text"].strip()
@@ -78,22 +91,27 @@ def turn_item(record: dict, turn: int, source: str) -> NewItem:
 
 def import_transcript(store: MemoryStore, path: Path,
                       progress: Callable[[int, int], None] | None = None) -> ImportResult:
-    """Import all turns in one transaction (all or nothing); lines whose ``id`` is already
-    stored are skipped, so importing the same file twice adds nothing."""
+    """Import all turns, all or nothing: read and embedded outside any lock, written in short
+    batches as a pending load (invisible), shown by one short commit at the end; a crash or
+    Ctrl-C leaves nothing visible (the next open removes the rest). Lines whose ``id`` is
+    already stored are skipped, so importing the same file twice adds nothing."""
     total_bytes = max(path.stat().st_size, 1) if path.exists() else 1
-    known = {row[0] for row in store.db.execute(
-        "SELECT external_id FROM memory_items WHERE kind = 'import' AND external_id IS NOT NULL")}
+    with store.lock:
+        known = {row[0] for row in store.db.execute(
+            "SELECT external_id FROM memory_items m WHERE kind = 'import' AND external_id IS NOT NULL "
+            f"AND {loads.VISIBLE}")}
     turns_per_session: dict[str, int] = {}
     imported = skipped = 0
     pending: list[NewItem] = []
     source = f"import:{path.name}"
     done_bytes = 0
 
-    def write(batch: list[NewItem]) -> None:
-        vectors = store.embedder.encode([item.key_text for item in batch])
-        store.insert(batch, vectors)
+    with loads.pending(store.db, "import") as load_id:
+        def write(batch: list[NewItem]) -> None:
+            vectors = store.embedder.encode([item.key_text for item in batch])
+            with transaction(store.db):
+                store.insert(batch, vectors, load_id=load_id)
 
-    with store.lock, transaction(store.db):
         for _, record in read_turns(path):
             done_bytes += len(json.dumps(record))
             if record.get("id") is not None and record["id"] in known:
@@ -111,6 +129,7 @@ def import_transcript(store: MemoryStore, path: Path,
         if pending:
             write(pending)
             imported += len(pending)
+        loads.publish(store.db, load_id)
     store.sync_index()
     store.save_index()
     if progress:

@@ -560,7 +560,7 @@ def test_find_document_by_id_path_file_name_or_title(memory_store, tmp_path: Pat
         find_document(memory_store, "missing.md")
 
 
-def test_listing_documents_waits_for_a_load_in_progress(memory_store, tmp_path: Path) -> None:
+def test_listing_documents_never_shows_nor_waits_for_a_load_in_progress(memory_store, tmp_path: Path) -> None:
     import threading
 
     from memory.documents import list_documents, load_paths
@@ -568,12 +568,16 @@ def test_listing_documents_waits_for_a_load_in_progress(memory_store, tmp_path: 
     path = write(tmp_path / "bees.md", "# Bees\n\nBees make honey from the nectar of flowers.\n")
     listed: list = []
     reader = threading.Thread(target=lambda: listed.append(list_documents(memory_store)))
+    waited: list[bool] = []
 
-    def mid_load(progress) -> None:  # noqa: ANN001 - inside the document's transaction
+    def mid_load(progress) -> None:  # noqa: ANN001 - its chunks are written, not yet published
         reader.start()
-        reader.join(0.5)
+        reader.join(5)
+        waited.append(reader.is_alive())
 
     load_paths(memory_store, [path], on_progress=lambda p: None if reader.is_alive() or listed else mid_load(p))
     reader.join(10)
-    [[document]] = listed  # not the half-loaded row (chunks 0): the reader waited for the commit
+    assert waited == [False]  # the listing answered at once, during the load
+    assert listed == [[]]  # and showed no half-loaded document (the row exists, with chunks 0)
+    [document] = list_documents(memory_store)
     assert document.chunks == 1

@@ -118,7 +118,7 @@ def test_sigkill_mid_ingest_leaves_the_store_consistent(isolated_env: Path, monk
     process = subprocess.Popen([*MEMCHAT, "load", str(book)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wal = isolated_env / "data" / "memchat.db-wal"
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:  # chunks of the open transaction spill into the WAL file
+    while time.monotonic() < deadline:  # batches of chunks are being committed
         if wal.exists() and wal.stat().st_size > 2_000_000:
             break
         time.sleep(0.05)
@@ -128,8 +128,18 @@ def test_sigkill_mid_ingest_leaves_the_store_consistent(isolated_env: Path, monk
     db = sqlite3.connect(isolated_env / "data" / "memchat.db")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.execute("INSERT INTO memory_items_fts(memory_items_fts) VALUES('integrity-check')")
+    from memory.loads import DOCUMENT_VISIBLE, VISIBLE
+
+    # what the killed load wrote is invisible: no partial document shows
+    assert [r[0] for r in db.execute(f"SELECT d.path FROM documents d WHERE {DOCUMENT_VISIBLE}")] == [
+        str(small.resolve())]
+    assert db.execute(f"SELECT COUNT(*) FROM memory_items m WHERE {VISIBLE}").fetchone()[0] == 1
+    db.close()
+    assert [d["path"] for d in json.loads(run("docs", "list", "--json").stdout)] == [str(small.resolve())]
+    db = sqlite3.connect(isolated_env / "data" / "memchat.db")  # and the next open removed it
     assert [r[0] for r in db.execute("SELECT path FROM documents")] == [str(small.resolve())]
     assert db.execute("SELECT COUNT(*) FROM memory_items").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM loads").fetchone()[0] == 0
     db.close()
     again = run("load", str(book), timeout=600)
     assert again.returncode == 0 and "1 loaded" in again.stdout

@@ -19,7 +19,7 @@ from assistant.errors import MemchatError
 from memory.graph.resolve import Confirm, Resolver, canonical, normalize
 from memory.graph.schema import ensure_schema
 from memory.graph.types import FUNCTIONAL_PREDICATES, SELF_NAME, EntityMention, Extraction, Fact
-from memory.db import transaction
+from memory.db import connection_lock, transaction
 
 SELF_ALIASES = ("User", "me", "myself", "I")
 
@@ -63,7 +63,7 @@ class KnowledgeGraph:
     def __init__(self, db: sqlite_utils.Database, lock: threading.RLock | None = None,
                  confirm: Confirm | None = None):
         self.db = db
-        self.lock = lock or threading.RLock()
+        self.lock = lock or connection_lock(db)  # one lock per connection: no lock-order deadlock
         ensure_schema(db)
         self.resolver = Resolver(db, confirm)
         self._self_id: int | None = None

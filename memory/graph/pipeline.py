@@ -18,6 +18,7 @@ from memory.graph.graph import KnowledgeGraph, StoredItem
 from memory.graph.queries import phrase
 from memory.graph.types import EntityMention, Extraction, TextInput
 from memory.db import transaction
+from memory.loads import VISIBLE
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def facts_key(extraction: Extraction) -> str:
 def pending_count(graph: KnowledgeGraph) -> int:
     with graph.lock:
         return int(graph.db.execute(
-            "SELECT COUNT(*) FROM memory_items m WHERE m.duplicate_of IS NULL AND m.kind != 'summary' "
+            f"SELECT COUNT(*) FROM memory_items m WHERE m.duplicate_of IS NULL AND m.kind != 'summary' AND {VISIBLE} "
             "AND NOT EXISTS (SELECT 1 FROM kg_processed p WHERE p.item_id = m.id)").fetchone()[0])
 
 
@@ -106,7 +107,7 @@ def process_pending(graph: KnowledgeGraph, extractor: Extractor, *, batch_size: 
         with graph.lock:  # the connection may be shared with the memory store's threads
             rows = graph.db.execute(
                 "SELECT m.id, m.kind, m.speaker, m.text, m.occurred_at, m.source, m.key_text FROM memory_items m "
-                "WHERE m.duplicate_of IS NULL AND m.kind != 'summary' "
+                f"WHERE m.duplicate_of IS NULL AND m.kind != 'summary' AND {VISIBLE} "
                 "AND NOT EXISTS (SELECT 1 FROM kg_processed p WHERE p.item_id = m.id) ORDER BY m.id LIMIT ?",
                 [size]).fetchall()
         if not rows:
