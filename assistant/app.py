@@ -99,7 +99,9 @@ class Assistant:
                 from memory.embeddings import Embedder
                 from memory.store import MemoryStore
 
-                embedder = Embedder(self.settings.embedding_model, device=self.settings.device)
+                embedder = Embedder(self.settings.embedding_model, device=self.settings.device,
+                                    runtime=self.settings.embedding_runtime,
+                                    cache_dir=self.settings.data_dir / "cache")
                 # its own connection: memory transactions can be long and run in other threads
                 self._memory = MemoryStore(open_database(self.settings.data_dir), self.settings.data_dir, embedder)
             return self._memory

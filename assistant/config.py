@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     """Local sentence-transformers directory for memory; empty: the embedded all-MiniLM-L6-v2.
     Changing it requires `memchat memory reembed`."""
 
+    embedding_runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
+    """What runs the embedding model on a CPU: ``torch`` (sentence-transformers), ``onnx`` (ONNX
+    Runtime on a graph exported once into the data dir's cache; same vectors) or ``onnx-int8``
+    (int8 weights; vectors within ~0.3% cosine, no re-embedding needed). ``auto``: ``torch``,
+    the fastest measured (bench/RESULTS.md). A GPU always uses ``torch``."""
+
     remember_chats: bool = True
     """Store each finished exchange in long-term memory (searchable across sessions)."""
 

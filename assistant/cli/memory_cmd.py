@@ -286,7 +286,8 @@ def memory_reembed(obj: CliContext) -> None:
     from memory.db import open_database
 
     settings = obj.settings
-    embedder = Embedder(settings.embedding_model, device=settings.device)
+    embedder = Embedder(settings.embedding_model, device=settings.device, runtime=settings.embedding_runtime,
+                        cache_dir=settings.data_dir / "cache")
     store = MemoryStore(open_database(settings.data_dir), settings.data_dir, embedder, for_reembed=True)
     with _progress() as bar:
         task = bar.add_task("re-embedding", total=1, chunks=0, rate=0.0)
