@@ -13,7 +13,7 @@ index alone; ``ivf-sq8+exact`` is how memchat searches it: 3 × k candidates by 
 re-ranked by their float32 vectors read from SQLite (a table like ``memory_items``: id, blob).
 "RAM MB" is the resident memory that opening the saved file takes in a fresh process (VmRSS
 before and after ``VectorIndex.load``), where the searches then run; "open s" includes the
-file's checksum.
+file's checksum. Searches run one query at a time, single-threaded.
 """
 
 from __future__ import annotations
@@ -122,6 +122,7 @@ def measure(kind: str, vectors: np.ndarray, queries: np.ndarray, exact: np.ndarr
 def probe(tmp: Path, kind: str) -> None:
     """In a fresh process: open the saved index, then search it; prints one JSON line."""
     queries, exact = np.load(tmp / "queries.npy"), np.load(tmp / "exact.npy")
+    faiss.omp_set_num_threads(1)  # one query at a time; on a shared 2-core box OpenMP's waits dominate
     gc.collect()
     before = rss_mb()
     started = time.perf_counter()

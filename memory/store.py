@@ -204,7 +204,7 @@ class MemoryStore:
         loads.sweep(db)  # what loads killed half-way left (invisible rows); the index is synced below
         if not for_reembed:
             self._check_embedding_model()
-        self.index = VectorIndex(data_dir / INDEX_FILENAME, embedder.name, embedder.dim)
+        self.index = VectorIndex(data_dir / INDEX_FILENAME, embedder.name, embedder.dim, exact=self.embeddings)
         self._index_loaded = False
         self._data_version = self._current_data_version()
         if not for_reembed:

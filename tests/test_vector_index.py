@@ -177,7 +177,9 @@ def test_the_store_rebuilds_a_refused_index_from_sqlite_with_one_notice(
     assert again.index.problem is not None and again.index.problem in notices[0]
     assert again.index.index.ntotal == 5 and again.index.kind == IVF_SQ8
     query = again.embedder.encode(["Which pet does Alice have?"])[0]
-    assert again.dense(query, 1, SearchFilters())[0][0] == ids[0]
+    top, score = again.dense(query, 1, SearchFilters())[0]
+    assert top == ids[0]
+    assert abs(score - float(again.embeddings([top])[top] @ query)) < 1e-5  # re-ranked by the exact vector
     again.save_index()
     caplog.clear()
     third = MemoryStore(open_database(data_dir), data_dir, memory_store.embedder)  # the rebuilt file is good
