@@ -17,7 +17,7 @@ from assistant.errors import BackendError, MemchatError
 from assistant.prompt import Memory
 from assistant.summaries import summary_due
 from assistant.sessions import SessionStore
-from assistant.sessions import Message
+from assistant.sessions import Message, Session
 from memory.db import open_database
 
 log = logging.getLogger(__name__)
@@ -251,6 +251,45 @@ class Assistant:
         removed = forget_document(store, document)
         scrub_answers(self.db, ids)
         return removed
+
+    def session_names(self, keys: Iterable[str]) -> set[str]:
+        """What memory may call these sessions: each key as given (a deleted session's id, an
+        imported transcript's session name) and the id of the stored session it names, if any."""
+        from assistant.errors import SessionNotFoundError
+
+        names = set()
+        for key in keys:
+            names.add(key)
+            try:
+                names.add(self.sessions.get(key).id)
+            except SessionNotFoundError:
+                pass
+        return names
+
+    def forget_sessions(self, keys: Iterable[str]) -> int:
+        """Forget what memory holds of sessions (ids, or imported transcripts' session names;
+        existing or deleted), with what the graph learnt only from it. Returns how many items."""
+        from assistant.forgetting import compact, session_memory_ids
+
+        names = self.session_names(keys)
+        if not session_memory_ids(self.db, names):
+            return 0
+        self._settle()
+        removed = self.forget_memories(session_memory_ids(self.memory.db, names))
+        compact(self.memory.db)
+        return removed
+
+    def delete_session(self, key: str, keep_memories: bool = False) -> tuple[Session, int]:
+        """Delete a chat and its messages and, unless ``keep_memories``, what memory and the
+        graph learnt from it; no copy of its text stays in the data dir. Returns the session and
+        how many memory items went."""
+        from assistant.forgetting import compact
+
+        session = self.sessions.get(key)
+        removed = 0 if keep_memories else self.forget_sessions([session.id])
+        self.sessions.delete(session.id)
+        compact(self.db)
+        return session, removed
 
     def _settle(self, timeout: float = 120.0) -> None:
         """Let background work on new memories and on the rolling summary finish first, so

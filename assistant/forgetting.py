@@ -61,3 +61,27 @@ def scrub_answers(db: sqlite_utils.Database, item_ids: Iterable[int]) -> int:
                            [json.dumps(_blanked(json.loads(meta), set(part))), message_id])
                 changed += 1
     return changed
+
+
+def session_memory_ids(db: sqlite_utils.Database, keys: Iterable[str]) -> list[int]:
+    """The memory items of these sessions: chat rounds (by session id, even once the session is
+    deleted) and imported turns (by the transcript's session name)."""
+    wanted = sorted(set(keys))
+    if not wanted or not db["memory_items"].exists():
+        return []
+    marks = ", ".join("?" * len(wanted))
+    sources = [f"session:{key}" for key in wanted]
+    return [row[0] for row in db.execute(
+        f"SELECT id FROM memory_items WHERE session_id IN ({marks}) OR source IN ({marks}) ORDER BY id",
+        [*wanted, *sources]).fetchall()]
+
+
+def compact(db: sqlite_utils.Database) -> None:
+    """After forgetting: leave no copy of the deleted text in the data dir. Deleted rows are
+    zeroed (``secure_delete``); here the keyword index drops the deleted entries it still keeps
+    in older segments, and the write-ahead log, which holds earlier page images, is folded in
+    and emptied."""
+    if db["memory_items_fts"].exists():
+        with transaction(db):
+            db.execute("INSERT INTO memory_items_fts (memory_items_fts) VALUES ('optimize')")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

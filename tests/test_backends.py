@@ -219,3 +219,43 @@ def test_llamacpp_yarn_and_a_quantized_kv_cache(isolated_env) -> None:
         assert backend.last_reused_tokens == 0  # with prefix_cache off, every prompt is computed again
     finally:
         backend.close()
+
+
+def test_a_quantized_kv_cache_on_transformers_maps_to_bits_its_backends_accept(monkeypatch) -> None:
+    """quanto takes 2 or 4 bits only: q4_0 is quanto's 4; q8_0 is an 8-bit cache (transformers'
+    fp8, else HQQ's 8 bits) or refused in one line."""
+    import importlib.util
+
+    import transformers.cache_utils  # noqa: F401 - before find_spec is faked: it records what is installed
+
+    from assistant.backends import transformers_backend
+    from assistant.backends.transformers_backend import quantized_cache_config
+
+    installed: set[str] = {"optimum", "optimum.quanto"}
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name in installed else None)
+    assert quantized_cache_config("q4_0") == {"backend": "quanto", "nbits": 4}
+    assert quantized_cache_config("auto") is None and quantized_cache_config("f16") is None
+    assert quantized_cache_config("q8_0") == {"backend": "fp8"}  # this transformers has an fp8 cache
+    monkeypatch.setattr(transformers_backend, "_fp8_cache_available", lambda: False)
+    with pytest.raises(ModelLoadError, match="2 or 4 bits only") as refused:
+        quantized_cache_config("q8_0")
+    assert "\n" not in str(refused.value) and "q4_0" in str(refused.value)
+    installed.add("hqq")
+    assert quantized_cache_config("q8_0") == {"backend": "hqq", "nbits": 8}  # HQQ accepts 1, 2, 3, 4 or 8
+    installed.clear()
+    with pytest.raises(ModelLoadError, match="optimum-quanto"):
+        quantized_cache_config("q4_0")
+
+
+def test_transformers_answers_with_a_q8_0_cache_and_says_prefix_reuse_is_off() -> None:
+    from assistant.backends.base import LongContext
+
+    backend = TransformersBackend(resolve_model(None), device="cpu", long_context=LongContext(kv_cache_type="q8_0"))
+    backend.load()
+    try:
+        assert backend.prefix_reuse is False  # a quantized cache cannot be cut back: said, not silently dropped
+        assert "Paris" in "".join(backend.stream(QUESTION, GenerationParams(temperature=0.0, max_new_tokens=12)))
+        assert backend.last_reused_tokens == 0
+    finally:
+        backend.close()
+    assert TransformersBackend(resolve_model(None)).prefix_reuse is True

@@ -85,3 +85,33 @@ def test_server_dying_mid_session_is_a_backend_error(remote: OpenAIBackend) -> N
     remote._client.base_url = f"http://127.0.0.1:{free_port()}/v1"  # the server went away
     with pytest.raises(BackendError, match="lost the connection"):
         list(remote.stream(QUESTION, GenerationParams(max_new_tokens=8)))
+
+
+def test_a_server_whose_models_route_answers_a_bare_list_is_understood() -> None:
+    """Some servers answer GET /models with a JSON list instead of {"data": [...]}."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = json.dumps([{"id": "tiny", "context_length": 2048}]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:  # noqa: N802 - no tokenize route: a list here too
+            self.do_GET()
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        info = OpenAIBackend(f"http://127.0.0.1:{server.server_address[1]}/v1").load()
+        assert info.model == "tiny" and info.context_length == 2048
+    finally:
+        server.shutdown()

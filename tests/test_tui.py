@@ -22,7 +22,7 @@ from tui.app import ChatApp
 from tui.loading import LoadProgress
 from tui.screens.chat import ChatScreen
 from tui.screens.context import ContextScreen
-from tui.screens.dialogs import AskDialog, ConfirmDialog, SourcesDialog, highlighted
+from tui.screens.dialogs import AskDialog, ConfirmDialog, DeleteChatDialog, SourcesDialog, highlighted
 from tui.screens.documents import DocumentsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.knowledge import EntityList, FactTable, KnowledgeScreen
@@ -303,7 +303,7 @@ async def test_renaming_exporting_and_deleting_sessions(assistant: Assistant, tm
         await wait_for(pilot, lambda: Path(default).exists())
         assert "In autumn, before the first frost." in Path(default).read_text(encoding="utf-8")
         await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_for(pilot, lambda: isinstance(app.screen, DeleteChatDialog))
         await pilot.press("y")
         await wait_for(pilot, lambda: not assistant.sessions.list())
         await wait_for(pilot, lambda: screen.table.row_count == 0)

@@ -28,11 +28,16 @@ Method = TypeVar("Method", bound=Callable[..., Any])
 
 def error_text(exc: BaseException) -> str:
     """The one line a user sees for ``exc``."""
+    from assistant.cli.failures import describe
+
     if isinstance(exc, MemchatError):
         return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         where = f" {exc.filename}" if exc.filename else ""
         return f"cannot access{where}: {exc.strerror}"
+    described = describe(exc)  # SQLite busy, damaged or full; undecodable text
+    if described is not None:
+        return described[0]
     return f"something went wrong ({type(exc).__name__}: {exc}); please report it"
 
 

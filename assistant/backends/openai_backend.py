@@ -62,7 +62,9 @@ class OpenAIBackend(Backend):
         try:
             response = self._client.get("/models")
             response.raise_for_status()
-            listed = response.json().get("data") or []
+            body = response.json()
+            listed = body.get("data") if isinstance(body, dict) else body  # some servers send the bare list
+            listed = listed if isinstance(listed, list) else []
         except httpx.HTTPStatusError as exc:
             raise ModelLoadError(
                 f"server at {self._base_url} answered {exc.response.status_code} to GET /models; "
@@ -89,7 +91,8 @@ class OpenAIBackend(Backend):
         for url, field in ((f"{root}/extras/tokenize", "input"), (f"{root}/tokenize", "content")):
             try:
                 response = self._client.post(url, json={field: "hello", "model": self._model})
-                if response.status_code == 200 and isinstance(response.json().get("tokens"), list):
+                body = response.json() if response.status_code == 200 else None
+                if isinstance(body, dict) and isinstance(body.get("tokens"), list):
                     return url, field
             except (httpx.HTTPError, ValueError):
                 continue

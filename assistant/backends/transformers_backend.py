@@ -8,6 +8,7 @@ request; a ``StoppingCriteria`` watching the cancel event stops it at the next t
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,8 @@ from assistant.backends.device import resolve_device
 from assistant.backends.model_source import ModelSource
 from assistant.backends.templating import plain_chat_prompt
 from assistant.errors import BackendError, ModelLoadError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONTEXT = 2048  # only when the config names no context length at all
 CAUSAL_ARCHITECTURE_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
@@ -44,6 +47,35 @@ def apply_rope_scaling(config: Any, options: LongContext) -> None:
     config.max_position_embeddings = int(original * options.rope_factor)
 
 
+def _fp8_cache_available() -> bool:
+    """Whether this transformers has the 8-bit (fp8, per-tensor) quantized cache."""
+    import transformers.cache_utils
+
+    return hasattr(transformers.cache_utils, "Fp8QuantizedLayer")
+
+
+def quantized_cache_config(kv_cache_type: str) -> dict[str, Any] | None:
+    """transformers' ``cache_config`` for a quantized key/value cache (None: a plain one).
+
+    optimum-quanto quantizes the cache to 2 or 4 bits only, so ``q4_0`` is quanto's 4 bits and
+    ``q8_0`` is an 8-bit cache: transformers' own fp8 one, else HQQ's 8 bits; with neither it is
+    refused in one line rather than failing every answer."""
+    if kv_cache_type == "q4_0":
+        if importlib.util.find_spec("optimum") is None or importlib.util.find_spec("optimum.quanto") is None:
+            raise ModelLoadError("kv_cache_type q4_0 with the transformers backend needs the optimum-quanto "
+                                 "package (`pip install optimum-quanto`), or use llama.cpp")
+        return {"backend": "quanto", "nbits": 4}
+    if kv_cache_type == "q8_0":
+        if _fp8_cache_available():
+            return {"backend": "fp8"}
+        if importlib.util.find_spec("hqq") is not None:
+            return {"backend": "hqq", "nbits": 8}
+        raise ModelLoadError("kv_cache_type q8_0 needs an 8-bit cache, which this transformers lacks (optimum-quanto "
+                             "quantizes to 2 or 4 bits only): upgrade transformers, install hqq "
+                             "(`pip install hqq`), set kv_cache_type = \"q4_0\", or use llama.cpp")
+    return None
+
+
 class TransformersBackend(Backend):
     """A Hugging Face causal LM run with PyTorch."""
 
@@ -61,6 +93,7 @@ class TransformersBackend(Backend):
         self._source = source
         self._long = long_context or LongContext()
         self._cache: Any = None  # the key/value cache of the last prompt (+ answer), for prefix reuse
+        self._quantized: dict[str, Any] | None = None  # the quantized cache's config, when one is asked for
         self._cache_ids: list[int] = []
         self._device_request = device
         self._requested_context = context_length
@@ -69,6 +102,12 @@ class TransformersBackend(Backend):
         self._tokenizer = None
         self._info: ModelInfo | None = None
         self._lock = threading.Lock()
+
+    @property
+    def prefix_reuse(self) -> bool:
+        """Whether the key/value cache of a prompt's shared prefix is reused from turn to turn
+        (not with a quantized cache: transformers cannot cut one back)."""
+        return self._long.prefix_cache and self._quantized is None
 
     def _load_kwargs(self) -> tuple[str, dict[str, Any]]:
         if self._source.kind == "gguf":
@@ -81,6 +120,10 @@ class TransformersBackend(Backend):
         import transformers
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+        self._quantized = quantized_cache_config(self._long.kv_cache_type)  # refused before any weight loads
+        if self._quantized is not None and self._long.prefix_cache:
+            log.warning("kv_cache_type %s on transformers: a quantized cache cannot be cut back to a shared "
+                        "prefix, so each prompt is computed whole (prefix reuse is off)", self._long.kv_cache_type)
         transformers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
         if self._threads:
@@ -115,9 +158,6 @@ class TransformersBackend(Backend):
         model.to(device)
         model.eval()
         self._model, self._tokenizer = model, tokenizer
-        if self._long.kv_cache_type in ("q8_0", "q4_0") and importlib.util.find_spec("optimum.quanto") is None:
-            raise ModelLoadError(f"kv_cache_type {self._long.kv_cache_type} with the transformers backend needs "
-                                 "the optimum-quanto package (`pip install optimum-quanto`), or use llama.cpp")
         stretched = int(trained_context * self._long.rope_factor) if self._long.rope_scaling != "none" else None
         context = self._requested_context or stretched or _context_length(model.config)
         self._info = ModelInfo(self.name, self._source.label, device, context)
@@ -219,9 +259,8 @@ class TransformersBackend(Backend):
         from transformers import DynamicCache
 
         self.last_reused_tokens = 0
-        if self._long.kv_cache_type in ("q8_0", "q4_0"):
-            bits = 8 if self._long.kv_cache_type == "q8_0" else 4
-            return {"cache_implementation": "quantized", "cache_config": {"backend": "quanto", "nbits": bits}}
+        if self._quantized is not None:  # a quantized cache cannot be cut back: no prefix reuse
+            return {"cache_implementation": "quantized", "cache_config": dict(self._quantized)}
         if not self._long.prefix_cache:
             return {}
         cache = self._cache

@@ -2,26 +2,57 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
-from typing import Any
 
-import click
 
-from assistant.backends import BACKENDS
-from assistant.cli.context import CliContext
-from assistant.errors import MemchatError
+def _interrupted_while_starting(kind: type[BaseException], value: BaseException, tb: object) -> None:
+    """Ctrl-C while the command's modules are still importing (before its handlers are in
+    place): one line and status 130, as at any later moment, not a traceback."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.stderr.write("Error: interrupted\n")
+        sys.stderr.flush()
+        os._exit(130)
+    sys.__excepthook__(kind, value, tb)  # type: ignore[arg-type]
+
+
+sys.excepthook = _interrupted_while_starting
+
+import sqlite3  # noqa: E402 - after the hook: these imports take seconds
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import click  # noqa: E402
+
+from assistant.backends import BACKENDS  # noqa: E402
+from assistant.cli.context import CliContext  # noqa: E402
+from assistant.cli.failures import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, describe, silence_stdout  # noqa: E402
+from assistant.errors import MemchatError  # noqa: E402
 
 
 class MemchatGroup(click.Group):
-    """Turns MemchatError into one 'Error: ...' line and its exit code, never a traceback."""
+    """Turns every error memchat can explain (its own, SQLite's, the OS's, Ctrl-C) into one
+    'Error: ...' line and its exit code, never a traceback; a closed stdout ends quietly."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except MemchatError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+        except click.exceptions.Exit:
+            raise
+        except BrokenPipeError:
+            silence_stdout()
+            ctx.exit(EXIT_BROKEN_PIPE)
+        except (MemchatError, KeyboardInterrupt, OSError, sqlite3.Error, UnicodeDecodeError) as exc:
+            message, code = describe(exc) or (str(exc), 1)
+            _echo_error(message)
+            ctx.exit(code)
+
+
+def _echo_error(message: str) -> None:
+    try:
+        click.echo(f"Error: {message}", err=True)
+    except OSError:
+        pass  # stderr is gone too
 
 
 @click.group(cls=MemchatGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,8 +111,26 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli.main(prog_name="memchat")
+    """Console-script entry point (Ctrl-C before or after a command runs: one line too, not
+    click's "Aborted!")."""
+    try:
+        status = cli.main(prog_name="memchat", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        _echo_error("cancelled")
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _echo_error("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        silence_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
+    if isinstance(status, int) and status:  # non-standalone click returns ctx.exit's status
+        sys.exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

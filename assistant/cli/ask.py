@@ -7,7 +7,6 @@ import sys
 import click
 
 from assistant.cli.context import CliContext
-from assistant.errors import MemchatError
 from assistant.sessions import session_title
 
 EXIT_INTERRUPTED = 130  # the shell convention for a command stopped by SIGINT
@@ -55,7 +54,7 @@ def ask(obj: CliContext, prompt: tuple[str, ...], continue_latest: bool, session
             session = assistant.sessions.create(session_title(text), model=assistant.backend.info.model)
         try:
             reply = chat.send(session.id, text)
-        except MemchatError:
+        except BaseException:  # an error or Ctrl-C before the question was stored
             if not assistant.sessions.messages(session.id):
                 assistant.sessions.delete(session.id)  # leave no empty session behind
             raise

@@ -187,7 +187,9 @@ def search(obj: CliContext, query: str | None, k: int, as_json: bool, mode: str,
               help="Forget this document (id, path or file name) and its chunks.")
 @click.option("--message", "answers", multiple=True, type=int,
               help="Forget the exchange this answer (a message id) ends: from its chat, memory and the graph.")
-@click.option("--session", "sessions", multiple=True, help="Forget what memory holds of this session.")
+@click.option("--session", "sessions", multiple=True,
+              help="Forget what memory holds of this session: its id (even once deleted) or an imported "
+                   "transcript's session name.")
 @click.option("--search", "query", default=None, help="Forget the top hits of this search (see --k).")
 @click.option("-k", "--k", "k", type=click.IntRange(1, 100), default=1, show_default=True)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -204,9 +206,10 @@ def forget(obj: CliContext, items: tuple[int, ...], documents: tuple[str, ...], 
     with obj.assistant() as assistant:
         store = assistant.memory
         ids = set(items)
-        for key in sessions:
-            session_id = assistant.sessions.get(key).id
-            ids |= {r[0] for r in store.db.execute("SELECT id FROM memory_items WHERE session_id = ?", [session_id])}
+        if sessions:
+            from assistant.forgetting import session_memory_ids
+
+            ids |= set(session_memory_ids(store.db, assistant.session_names(sessions)))
         if query:
             hits = run_search(store, query, SearchOptions(k=k))
             for hit in hits:
@@ -228,6 +231,10 @@ def forget(obj: CliContext, items: tuple[int, ...], documents: tuple[str, ...], 
         for answer in exchanges:
             forgotten = assistant.forget_exchange(answer.id)
             removed, messages = removed + forgotten.memory_items, messages + len(forgotten.message_ids)
+        if removed:
+            from assistant.forgetting import compact
+
+            compact(store.db)  # no copy of the forgotten text stays in the data dir
         click.echo(f"Forgot {removed} memory item(s)" + (f" and {messages} chat message(s)." if exchanges else "."))
 
 

@@ -91,15 +91,20 @@ def rename_session(obj: CliContext, session: str, name: str) -> None:
 @sessions.command("delete")
 @click.argument("session")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--keep-memories", is_flag=True,
+              help="Keep what long-term memory and the knowledge graph learnt from it.")
 @click.pass_obj
-def delete_session(obj: CliContext, session: str, yes: bool) -> None:
-    """Delete a session and its messages."""
-    store = _store(obj)
-    found = store.get(session)
-    if not yes:
-        click.confirm(f"Delete session {found.id} ({found.name!r}, {found.message_count} messages)?", abort=True)
-    store.delete(found.id)
-    click.echo(f"Deleted session {found.id}.")
+def delete_session(obj: CliContext, session: str, yes: bool, keep_memories: bool) -> None:
+    """Delete a session, its messages and (unless --keep-memories) what memory learnt from it."""
+    with obj.assistant() as assistant:
+        found = assistant.sessions.get(session)
+        if not yes:
+            also = "" if keep_memories else " and what memory learnt from it"
+            click.confirm(f"Delete session {found.id} ({found.name!r}, {found.message_count} messages){also}?",
+                          abort=True)
+        _, removed = assistant.delete_session(found.id, keep_memories=keep_memories)
+    forgot = f", and forgot {removed} memory item(s)" if removed else ""
+    click.echo(f"Deleted session {found.id}{forgot}.")
 
 
 @sessions.command("export")

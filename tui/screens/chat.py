@@ -7,6 +7,7 @@ into a MarkdownStream.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from textual.app import ComposeResult
@@ -145,13 +146,16 @@ class ChatScreen(ChatCommands):
             self.notify(BUSY, severity="warning")
             return
         self.prompt.remember(text)
-        self.prompt.clear()
+        # cleared only once the message is on its way: should starting it fail (the database
+        # busy, the disk full), the error is shown and what was typed stays in the box
         await self.send(text.removeprefix("/") if text.lstrip().startswith("//") else text)
+        self.prompt.clear()
 
     async def send(self, text: str) -> None:
         """Show the message and stream the answer to it."""
-        if self.session is None:
-            self.session = self.assistant.sessions.create(session_title(text), model=self.memchat.model_info.model)
+        if self.session is None:  # off the event loop: a write may wait for another's lock
+            self.session = await asyncio.to_thread(self.assistant.sessions.create, session_title(text),
+                                                   model=self.memchat.model_info.model)
             self.sub_title = self.session.name
         await self.chat.query("#welcome").remove()
         answer = ChatMessage("assistant", "")

@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Checkbox, Input, Static
 
 from tui.sources import SourceView
 
@@ -87,6 +87,39 @@ class ConfirmDialog(Dialog[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class DeleteChatDialog(Dialog[bool | None]):
+    """Confirm deleting a chat; dismissed with whether to keep what memory learnt from it
+    (None: cancelled)."""
+
+    BINDINGS = [Binding("y", "confirm", "Yes"), Binding("n", "cancel", "No")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.question, markup=False, classes="title")
+            yield Checkbox("Keep what memory and the knowledge graph learnt from it", False, id="keep-memories",
+                           compact=True)
+            with Horizontal():
+                yield Button("Delete", variant="error", id="confirm", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+            yield Static("y or Enter: delete · n or Esc: cancel · Space on the box: keep memories", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "confirm":
+            self.action_confirm()
+        else:
+            self.dismiss(None)
+
+    def action_confirm(self) -> None:
+        self.dismiss(self.query_one("#keep-memories", Checkbox).value)
 
 
 class AskDialog(Dialog[str | None]):

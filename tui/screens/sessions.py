@@ -15,7 +15,7 @@ from assistant.export import export_session
 from assistant.sessions import Session, SessionStore
 from tui.background import background
 from tui.format import one_line, plural
-from tui.screens.dialogs import ask, confirm
+from tui.screens.dialogs import DeleteChatDialog, ask
 from tui.screens.panel import Panel, cursor_key, restore_cursor
 
 
@@ -160,17 +160,19 @@ class SessionsScreen(Panel):
         session = self.current
         if session is not None:
             messages = plural(session.message_count, "message")
-            confirm(self.app, f"Delete the chat “{session.name}” and its {messages}? This cannot be undone. "
-                    f"(What long-term memory learned from it stays: `memchat forget --session {session.id}` "
-                    "removes that.)", "Delete", lambda: self.delete(session))
+            question = (f"Delete the chat “{session.name}” and its {messages}? This cannot be undone. What "
+                        "long-term memory and the knowledge graph learnt only from it goes too, unless kept.")
+            self.app.push_screen(DeleteChatDialog(question),
+                                 lambda keep: self.delete(session, keep) if keep is not None else None)
 
     @background(group="sessions-edit")
-    async def delete(self, session: Session) -> None:
-        await asyncio.to_thread(self.assistant.sessions.delete, session.id)
+    async def delete(self, session: Session, keep_memories: bool = False) -> None:
+        _, removed = await asyncio.to_thread(self.assistant.delete_session, session.id, keep_memories)
         chat = self.memchat.chat_screen
         if chat.session is not None and chat.session.id == session.id:
             await chat.show_session(None)
-        self.notify(f"Deleted “{session.name}”.")
+        forgot = f", and {plural(removed, 'memory item')} learnt from it" if removed else ""
+        self.notify(f"Deleted “{session.name}”{forgot}.")
         self.refresh_list()
 
     def action_export(self) -> None:
