@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistant.backends import Backend, ModelInfo, create_backend
 from assistant.chat import ChatEngine
 from assistant.config import Settings, load_settings
 from assistant.errors import BackendError, MemchatError
-from assistant.prompt import Memory
+from assistant.prompt import Memory, PromptPlan
 from assistant.summaries import summary_due
 from assistant.sessions import SessionStore
 from assistant.sessions import Message, Session
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     from memory.graph.graph import KnowledgeGraph
     from memory.graph.pipeline import Extractor
     from memory.store import MemoryItem, MemoryStore
+    from memory.transcripts import ImportResult
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,7 @@ class Assistant:
         if self._chat is None:
             self._chat = ChatEngine(self.backend, self.sessions, self.settings, on_answer=self._after_answer,
                                     facts=self.facts_for if self.settings.graph_facts_in_prompt else None,
-                                    memories=self.memories_for if self.settings.memories_in_prompt else None)
+                                    memories=self.memories_for if self.retrieval_on else None)
         return self._chat
 
     @property
@@ -104,6 +109,10 @@ class Assistant:
                                     cache_dir=self.settings.data_dir / "cache")
                 # its own connection: memory transactions can be long and run in other threads
                 self._memory = MemoryStore(open_database(self.settings.data_dir), self.settings.data_dir, embedder)
+                from memory.sentences import ensure_schema
+
+                with self._memory.lock:
+                    ensure_schema(self._memory.db)
             return self._memory
 
     @property
@@ -111,7 +120,7 @@ class Assistant:
         if self._writer is None:
             from memory.chat_memory import MemoryWriter
 
-            self._writer = MemoryWriter(lambda: self.memory, before=self.extract_knowledge)
+            self._writer = MemoryWriter(lambda: self.memory, before=self._process_new_memories)
         return self._writer
 
     @property
@@ -147,6 +156,20 @@ class Assistant:
                 self._extractor = SpacyExtractor()
         return self._extractor
 
+    def _process_new_memories(self) -> None:
+        """What the memory writer does with new memories before embedding them."""
+        try:
+            self.extract_knowledge()
+        finally:
+            self.index_sentences()
+
+    def index_sentences(self) -> int:
+        """Sentence vectors for said turns that have none yet (see ``memory.sentences``)."""
+        from memory.sentences import index_pending
+
+        store = self.memory
+        return index_pending(store.db, store.embedder.encode, store.lock)
+
     def extract_knowledge(self, progress=None, cancel=None) -> int:  # noqa: ANN001
         """Fill the graph from memory items not yet processed; returns how many were."""
         from memory.graph.pipeline import process_pending
@@ -164,16 +187,70 @@ class Assistant:
             return []
         return facts_for_prompt(self.knowledge, message, window, limit=self.settings.graph_facts_in_prompt)
 
+    @property
+    def retrieval_on(self) -> bool:
+        return self.settings.memories_in_prompt > 0 and self.settings.memory_tokens > 0
+
+    def memory_candidates(self) -> int:
+        """How many memories to retrieve for a prompt: enough to fill ``memory_tokens`` with
+        short turns, at most ``memories_in_prompt``."""
+        return max(1, min(self.settings.memories_in_prompt, max(8, self.settings.memory_tokens // 20)))
+
     def memories_for(self, query: str, session_id: str) -> list[Memory]:
-        """Memories for the prompt: hybrid search over every session and document (loads the
-        embedding model on first use)."""
+        """Memories for the prompt, best first: hybrid search over every session and document
+        (loads the embedding model on first use)."""
         from memory.retrieval import SearchOptions, search
 
         store = self.memory
         if not store.count():
             return []
-        hits = search(store, query, SearchOptions(k=self.settings.memories_in_prompt))
+        hits = search(store, query, SearchOptions(k=self.memory_candidates()))
         return [memory_for_prompt(hit.item, hit.score) for hit in hits]
+
+    def plan_prompt(self, message: str, session: str | None = None) -> PromptPlan:
+        """The prompt memchat would send for ``message`` in the session (None: a new chat),
+        with its account; nothing is stored and the model generates nothing."""
+        session_id = self.sessions.get(session).id if session else None
+        if self._memory is not None or self.retrieval_on:
+            self._memory_fresh()
+        return self.chat.plan(session_id, message)
+
+    def prompt_for(self, message: str, session: str | None = None) -> dict[str, Any]:
+        """``plan_prompt`` as JSON-ready data: the message, token counts, the prompt's messages,
+        its sources (memory items, as retrieved memories or as the source of a fact line) and
+        the account that the context panel shows."""
+        plan = self.plan_prompt(message, session)
+        sources: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        for via, section in (("memory", "memories"), ("fact", "facts")):
+            for entry in plan.sections[section].items:
+                for item_id in ([entry["id"]] if via == "memory" else entry.get("items", [])):
+                    if item_id not in seen:
+                        seen.add(item_id)
+                        sources.append({"item_id": item_id, "via": via})
+        if sources and self._memory is not None:
+            items = self._memory.get([s["item_id"] for s in sources])
+            for source in sources:
+                item = items.get(source["item_id"])
+                source["external_id"] = item.external_id if item else None
+                source["kind"] = item.kind if item else None
+        return {"message": message, "prompt_tokens": plan.prompt_tokens, "budget": plan.budget,
+                "sources": sources, "messages": plan.messages, "context": plan.explain()}
+
+    def _memory_fresh(self) -> None:
+        """Open memory (and catch up with other processes' writes) before planning."""
+        if self.settings.memories_in_prompt:
+            self.memory.refresh()
+
+    def import_transcript(self, path: Path, progress: Callable[[int, int], None] | None = None,
+                          knowledge_progress: Callable[[int, int], None] | None = None) -> ImportResult:
+        """Import a JSON Lines transcript into memory, then extract its knowledge."""
+        from memory.transcripts import import_transcript
+
+        result = import_transcript(self.memory, path, progress)
+        self.index_sentences()
+        self.extract_knowledge(progress=knowledge_progress)
+        return result
 
     def _after_answer(self, session_id: str, user_text: str, answer: Message) -> None:
         if self.settings.remember_chats:
@@ -342,13 +419,33 @@ def open_assistant(settings: Settings | None = None, **overrides: object) -> Ass
     return Assistant(settings or load_settings(**overrides))
 
 
-def memory_for_prompt(item: MemoryItem, score: float) -> Memory:
-    """A retrieved item as the prompt shows it: its id, where and when it is from, its text."""
-    from pathlib import Path
-
+def memory_label(item: MemoryItem) -> str:
+    """Where and when a memory is from, as the prompt names it once for the memories it
+    groups: 'manual.pdf p.3', 'chat "Trip", Mon 8 May 2023', 'session-4, Mon 8 May 2023'."""
     if item.kind == "document":
         page = item.position.get("page")
-        label = Path(item.source).name + (f" p.{page}" if page else "")
-    else:
-        label = f"{item.kind} {item.occurred_at[:10]}"
-    return Memory(f"m{item.id}", item.id, item.text, label, score, item.session_id, item.message_id)
+        return Path(item.source).name + (f" p.{page}" if page else "")
+    when = datetime.fromisoformat(item.occurred_at)
+    day = f"{when:%a} {when.day} {when:%B %Y}"
+    if item.kind == "chat":
+        name = CHAT_NAME.search(item.key_text)
+        return f'chat "{name.group(1)}", {day}' if name else f"chat, {day}"
+    if item.kind == "import" and item.session_id:
+        return f"{item.session_id}, {day}"
+    return f"{item.kind}, {day}"
+
+
+CHAT_NAME = re.compile(r'^\[[^\]]*\] chat "(.*)"$', re.MULTILINE)
+
+
+def memory_for_prompt(item: MemoryItem, score: float) -> Memory:
+    """A retrieved item as the prompt shows it: its id, where and when it is from, its text
+    (with the dates that its relative time words meant when it was said)."""
+    from memory.timeparse import annotate_relative_dates
+
+    text = item.text
+    if item.kind in ("chat", "import"):
+        text = annotate_relative_dates(text, datetime.fromisoformat(item.occurred_at))
+    order = (item.position.get("turn", item.position.get("chunk", 0)),)
+    return Memory(f"m{item.id}", item.id, text, memory_label(item), score, item.session_id, item.message_id,
+                  order)

@@ -186,9 +186,10 @@ class ChatEngine:
                  if m.status in HISTORY_STATUSES and m.role in ("user", "assistant") and m.content]
         return turns, total
 
-    def plan(self, session_id: str, user_text: str) -> PromptPlan:
-        """The prompt for ``user_text`` in the session, with the account of what went in."""
-        turns, total = self.turns(session_id)
+    def plan(self, session_id: str | None, user_text: str) -> PromptPlan:
+        """The prompt for ``user_text`` in the session (None: a new, empty chat), with the
+        account of what went in."""
+        turns, total = self.turns(session_id) if session_id else ([], 0)
         warnings: list[str] = []
         facts: list[Fact] = []
         memories: list[Memory] = []
@@ -197,12 +198,12 @@ class ChatEngine:
             found = _safely("knowledge graph", lambda: self.facts(user_text, recent), warnings)
             facts = [Fact(f.text, f.ref, tuple(f.item_ids)) for f in found]
         if self.memories is not None:
-            memories = list(_safely("memory search", lambda: self.memories(user_text, session_id), warnings))
-        stored = self.sessions.summary(session_id)
+            memories = list(_safely("memory search", lambda: self.memories(user_text, session_id or ""), warnings))
+        stored = self.sessions.summary(session_id) if session_id else None
         summary = Summary(stored.text, stored.covers_until) if stored else None
         inputs = ContextInputs(self.settings.system_prompt, user_text, turns, total, memories, facts, summary,
                                session_id, reserve_memories=self.memories is not None,
-                               reserve_facts=self.facts is not None)
+                               reserve_facts=self.facts is not None, memory_tokens=self.settings.memory_tokens)
         plan = assemble(self.backend, inputs, self.settings.max_new_tokens)
         plan.warnings[:0] = warnings
         return plan

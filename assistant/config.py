@@ -117,9 +117,14 @@ class Settings(BaseSettings):
     graph_facts_in_prompt: int = Field(12, ge=0)
     """Most knowledge-graph facts about the entities in play put into each prompt (0: none)."""
 
-    memories_in_prompt: int = Field(8, ge=0)
-    """Most retrieved memories (past turns, document passages) offered to each prompt (0: none);
-    fewer go in when the token budget is short."""
+    memory_tokens: int = Field(2048, ge=0)
+    """Most tokens of retrieved memories (past turns, document passages) in each prompt (0:
+    none). They fill, best first, the room the window leaves, up to this cap; more finds more
+    but costs time to first token (prompt processing: a few hundred tokens/s on a CPU)."""
+
+    memories_in_prompt: int = Field(200, ge=0)
+    """Most retrieved memories offered to each prompt (0: none); ``memory_tokens`` usually
+    binds first."""
 
     summarize_history: bool = True
     """Keep a rolling summary of each session's turns that left the window (written by the

@@ -74,6 +74,7 @@ class Memory:
     score: float = 0.0
     session_id: str | None = None
     message_id: int | None = None
+    order: tuple = ()  # where it stands among memories of the same label (turn, page, chunk)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class ContextInputs:
     session_id: str | None = None
     reserve_memories: bool = True  # keep the memories' share free (retrieval is on)
     reserve_facts: bool = True
+    memory_tokens: int | None = None  # most tokens the memory section may take (None: what is left)
 
 
 @dataclass
@@ -198,13 +200,26 @@ def cut_message(counter: _Counter, text: str, tokens: int) -> str:
     return ""
 
 
+def memory_groups(memories: Sequence[Memory]) -> list[tuple[str, list[Memory]]]:
+    """Memories grouped by their label (a chat's date, a document's page), each label once:
+    groups in the order their first member was chosen, members in their own order (turns of
+    a conversation as they were said), so the model reads each source as one passage."""
+    groups: dict[str, list[Memory]] = {}
+    for memory in memories:
+        groups.setdefault(memory.label, []).append(memory)
+    return [(label, sorted(members, key=lambda m: (m.order, m.item_id))) for label, members in groups.items()]
+
+
 def _context_block(facts: list[Fact], memories: list[Memory], memory_texts: dict[str, str]) -> str:
     parts = []
     if facts:
         parts.append("Known facts:\n" + "\n".join(f"- {f.text}" for f in facts))
     if memories:
-        parts.append("Relevant memories:\n" + "\n".join(
-            f"[{m.ref}] ({m.label}) {memory_texts[m.ref]}" for m in memories))
+        lines = ["Relevant memories:"]
+        for label, members in memory_groups(memories):
+            lines.append(f"({label})")
+            lines += [f"[{m.ref}] {memory_texts[m.ref]}" for m in members]
+        parts.append("\n".join(lines))
     if not parts:
         return ""
     return "<context>\n" + "\n\n".join(parts) + f"\n{CITE_HINT}\n</context>\n\n"
@@ -271,15 +286,23 @@ def assemble(backend: Backend, inputs: ContextInputs, max_new_tokens: int, *,
     candidates = [m for m in inputs.memories if not _in_window(m, inputs.session_id, in_window, first_window_id)]
     used = counter.prompt(_messages(system_prompt + summary_text, window, user_text)) - base
     room = free - used - sum(counter.text(f.text) + 2 for f in facts) - 40  # 40: the block's own words
+    if inputs.memory_tokens is not None:
+        room = min(room, inputs.memory_tokens)
     per_memory = max(min(MAX_MEMORY_TOKENS, room // 3), 48)
     texts: dict[str, str] = {}
     memories: list[Memory] = []
-    for memory in candidates:
+    labels: set[str] = set()
+    for memory in candidates:  # in rank order, while they fit
         text = counter.cut(memory.text.strip(), per_memory)
-        cost = counter.text(f"[{memory.ref}] ({memory.label}) {text}") + 1
+        cost = counter.text(f"[{memory.ref}] {text}") + 1
+        if memory.label not in labels:
+            cost += counter.text(f"({memory.label})") + 1
         if text and cost <= room:
             texts[memory.ref], room = text, room - cost
             memories.append(memory)
+            labels.add(memory.label)
+        elif room < 16:
+            break
 
     # 5. assemble, count exactly, and shrink if the template merged differently than estimated
     while True:

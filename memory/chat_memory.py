@@ -18,6 +18,8 @@ import sqlite_utils
 
 from memory.db import apply_migrations, transaction
 from memory.store import MIGRATIONS, MemoryStore, NewItem, insert_item
+from memory.keys import said_key
+from memory.timeparse import annotate_relative_dates
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,10 @@ def stamp(iso_time: str) -> str:
 
 def exchange_item(exchange: Exchange) -> NewItem:
     text = f"User: {exchange.user_text.strip()}\nAssistant: {exchange.answer_text.strip()}"
-    key = f"[{stamp(exchange.occurred_at)}] chat \"{exchange.session_name}\"\n{text}"
+    when = datetime.fromisoformat(exchange.occurred_at)
+    said = (f"User: {said_key(exchange.user_text.strip(), 'User', when)}\n"
+            f"Assistant: {annotate_relative_dates(exchange.answer_text.strip(), when)}")
+    key = f"[{stamp(exchange.occurred_at)}] chat \"{exchange.session_name}\"\n{said}"
     return NewItem(
         kind="chat", text=text, key_text=key, source=f"session:{exchange.session_id}",
         occurred_at=exchange.occurred_at, session_id=exchange.session_id, message_id=exchange.message_id,

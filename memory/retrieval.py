@@ -34,6 +34,7 @@ class SearchOptions:
     use_dates: bool = True
     use_graph: bool = True  # items mentioning an entity the question names join the candidates
     graph_weight: float = 0.5  # their rank list counts this much against dense and lexical (1.0)
+    use_sentences: bool = True  # candidates also ranked by their best sentence (said turns)
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,12 @@ def search(store: MemoryStore, query: str, options: SearchOptions | None = None,
     for rank, (item_id, _) in enumerate(sorted(windowed_hits, key=lambda h: -h[1]), start=1):
         window_rank.setdefault(item_id, rank)
     graph_rank = {item_id: rank for rank, item_id in enumerate(graph_hits, start=1)}
+    sentence_rank: dict[int, int] = {}
+    if options.use_sentences and query_vector is not None:
+        candidates = set(dense_rank) | set(lexical_rank) | set(window_rank) | set(graph_rank)
+        sentence_rank = _by_best_sentence(store, candidates, query_vector, dict(dense))
     for ranks, weight in ((dense_rank, 1.0), (lexical_rank, 1.0), (window_rank, 1.0),
-                          (graph_rank, options.graph_weight)):
+                          (graph_rank, options.graph_weight), (sentence_rank, 1.0)):
         for item_id, rank in ranks.items():
             fused[item_id] = fused.get(item_id, 0.0) + weight / (RRF_K + rank)
     if not fused:
@@ -135,22 +140,52 @@ def search(store: MemoryStore, query: str, options: SearchOptions | None = None,
     return _mmr(store, scored[:pool], options.k, options.mmr_lambda)
 
 
+def _by_best_sentence(store: MemoryStore, candidates: set[int], query_vector: np.ndarray,
+                      dense_scores: dict[int, float]) -> dict[int, int]:
+    """The candidates ranked by their best match to the query: the whole item's vector or,
+    for a said turn of several sentences, its best sentence's (see ``memory.sentences``)."""
+    from memory.sentences import best_sentence_scores, has_table
+
+    if not candidates:
+        return {}
+    with store.lock:
+        if not has_table(store.db):
+            return {}
+        best = best_sentence_scores(store.db, list(candidates), query_vector)
+    if not best:
+        return {}
+    missing = [i for i in candidates if i not in dense_scores]
+    scores = dict(dense_scores)
+    for item_id, vector in store.embeddings(missing).items():
+        scores[item_id] = float(vector @ query_vector)
+    combined = {i: max(scores.get(i, -1.0), best.get(i, -1.0)) for i in candidates}
+    ordered = sorted(combined, key=lambda i: -combined[i])
+    return {item_id: rank for rank, item_id in enumerate(ordered, start=1)}
+
+
 def _mmr(store: MemoryStore, candidates: list[Hit], k: int, lam: float) -> list[Hit]:
-    """Maximal marginal relevance: trade relevance against similarity to what is already chosen."""
+    """Maximal marginal relevance: trade relevance against similarity to what is already
+    chosen (vectorised: a few milliseconds for a hundred candidates)."""
     if lam >= 1.0 or len(candidates) <= 1:
         return candidates[:k]
     vectors = store.embeddings([h.item.id for h in candidates])
-    top = candidates[0].score or 1.0
-    chosen: list[Hit] = []
-    remaining = list(candidates)
-    while remaining and len(chosen) < k:
-        def value(hit: Hit) -> float:
-            vector = vectors.get(hit.item.id)
-            redundancy = max((float(np.dot(vector, vectors[c.item.id])) for c in chosen
-                              if vector is not None and c.item.id in vectors), default=0.0)
-            return lam * hit.score / top - (1 - lam) * redundancy
-
-        best = max(remaining, key=value)
+    dim = next((len(v) for v in vectors.values()), 0)
+    if not dim:
+        return candidates[:k]
+    matrix = np.zeros((len(candidates), dim), dtype=np.float32)  # items without a vector: never redundant
+    for row, hit in enumerate(candidates):
+        vector = vectors.get(hit.item.id)
+        if vector is not None:
+            matrix[row] = vector
+    relevance = np.asarray([h.score for h in candidates], dtype=np.float64) / (candidates[0].score or 1.0)
+    similarity = matrix @ matrix.T
+    redundancy = np.zeros(len(candidates))
+    open_rows = np.ones(len(candidates), dtype=bool)
+    chosen: list[int] = []
+    while len(chosen) < min(k, len(candidates)):
+        value = np.where(open_rows, lam * relevance - (1 - lam) * redundancy, -np.inf)
+        best = int(np.argmax(value))
         chosen.append(best)
-        remaining.remove(best)
-    return chosen
+        open_rows[best] = False
+        redundancy = np.maximum(redundancy, similarity[best])
+    return [candidates[i] for i in chosen]

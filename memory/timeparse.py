@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 
@@ -386,3 +386,40 @@ def strip_time_expressions(text: str, ranges: list[TimeRange]) -> str:
     out = re.sub(r"\s+([?.!,;:])", r"\1", out)
     out = re.sub(r"[,;:]+(?=[?.!,;:]|$)", "", out)
     return re.sub(r"^[\s,;:]+", "", out).strip()
+
+
+_ABSOLUTE = re.compile(rf"\b{_YEAR}\b|\b\d{{4}}-\d\d")
+
+
+def _span_words(start: datetime, end: datetime) -> str:
+    """'7 May 2023', 'week of 1 May 2023', 'May 2023' or '2022' for a resolved span."""
+    days = (end - start).days
+    if days <= 1:
+        return f"{start.day} {start:%B %Y}"
+    if days <= 7:
+        return f"week of {start.day} {start:%B %Y}"
+    if start.day == 1 and days <= 31:
+        return f"{start:%B %Y}"
+    if start.month == 1 and start.day == 1 and 365 <= days <= 366:
+        return f"{start.year}"
+    last = end - timedelta(days=1)
+    return f"{start.day} {start:%B %Y} to {last.day} {last:%B %Y}"
+
+
+def annotate_relative_dates(text: str, when: datetime) -> str:
+    """``text`` with the date that each relative time expression meant when it was said
+    ("yesterday" in a message of 8 May 2023 → "yesterday (7 May 2023)"), so that what was
+    said can be found and read by its date later. Absolute expressions stay as they are."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    pieces, pos = [], 0
+    for found in parse_time_expressions(text, when):
+        if _ABSOLUTE.search(found.text) or found.end - found.start > timedelta(days=400):
+            continue
+        at = text.find(found.text, pos)
+        if at < 0:
+            continue
+        end = at + len(found.text)
+        pieces.append(text[pos:end] + f" ({_span_words(found.start, found.end)})")
+        pos = end
+    return "".join(pieces) + text[pos:]

@@ -18,6 +18,7 @@ from assistant.errors import MemchatError
 from memory.chat_memory import stamp
 from memory import loads
 from memory.store import MemoryStore, NewItem
+from memory.keys import said_key
 from memory.db import transaction
 
 BATCH = 512
@@ -83,7 +84,8 @@ def turn_item(record: dict, turn: int, source: str) -> NewItem:
     text = record["text"].strip()
     return NewItem(
         kind="import", text=f"{speaker}: {text}",
-        key_text=f"[{stamp(record['timestamp'])}] {speaker}: {text}",
+        key_text=f"[{stamp(record['timestamp'])}] {speaker}: "
+                 f"{said_key(text, speaker, datetime.fromisoformat(record['timestamp']))}",
         source=source, occurred_at=record["timestamp"], session_id=record["session"],
         position={"turn": turn}, speaker=speaker, external_id=record.get("id"),
     )

@@ -119,7 +119,8 @@ def test_memories_and_facts_carry_their_ids_in_the_message(llama_backend: LlamaC
     plan = assemble(llama_backend, inputs, 128)
     system, message = plan.messages[0]["content"], plan.messages[-1]["content"]
     assert "Summary of the earlier conversation:\nWe talked about family." in system
-    assert message.index("Known facts:") < message.index("[m7] (chat 2026-03-02)") < message.index("Where does")
+    assert (message.index("Known facts:") < message.index("(chat 2026-03-02)\n[m7] User: My sister")
+            < message.index("Where does"))
     assert "Cite the [id]" in message and plan.refs == {"m7"}
     assert plan.explain()["sections"]["memories"]["items"][0]["id"] == 7
 

@@ -99,10 +99,11 @@ def _register() -> None:
     from assistant.cli.config_cmd import config
     from assistant.cli.kg_cmd import kg_group
     from assistant.cli.memory_cmd import docs, forget, import_, load, memory_group, search
+    from assistant.cli.prompt_cmd import prompt
     from assistant.cli.sessions_cmd import sessions
     from assistant.cli.summarize_cmd import summarize
 
-    for command in (ask, chat, config, sessions, load, import_, search, forget, docs, memory_group, kg_group,
+    for command in (ask, chat, config, sessions, load, import_, search, forget, docs, memory_group, kg_group, prompt,
                     summarize):
         cli.add_command(command)
 

@@ -110,6 +110,7 @@ def import_(obj: CliContext, file: Path) -> None:
                 bar.update(task, completed=done, total=total)
 
             result = import_transcript(store, file, on_progress)
+            assistant.index_sentences()
             _extract_knowledge(assistant, bar)
         click.echo(f"Imported {result.imported} turns ({result.skipped_existing} already there).")
 
@@ -165,13 +166,7 @@ def search(obj: CliContext, query: str | None, k: int, as_json: bool, mode: str,
             if not hits:
                 click.echo("No memories match.", err=True)
             for rank, hit in enumerate(hits, start=1):
-                item = hit.item
-                where = item.source if item.kind == "document" else f"{item.kind} {item.session_id or ''}".strip()
-                if item.position.get("page"):
-                    where += f" p.{item.position['page']}"
-                ident = f" id={item.external_id}" if item.external_id else ""
-                click.echo(f"{rank}. [{hit.score:.4f}] #{item.id}{ident} {where} · {item.occurred_at[:10]}")
-                click.echo("   " + item.text.strip().replace("\n", "\n   ")[:600])
+                _print_hit(rank, hit, query, store.embedder.encode)
             return
         for line in sys.stdin:  # batch mode: models load once
             if not line.strip():
@@ -179,6 +174,22 @@ def search(obj: CliContext, query: str | None, k: int, as_json: bool, mode: str,
             hits = run_search(store, line.strip(), options)
             click.echo(json.dumps({"query": line.strip(), "hits": [h.as_dict() for h in hits]}, ensure_ascii=False))
             sys.stdout.flush()
+
+
+def _print_hit(rank: int, hit, query: str, encode) -> None:  # noqa: ANN001 - Hit, Embedder.encode
+    """A hit's place (document and page, or chat and date) and the sentences that matched,
+    their matching words in bold."""
+    from assistant.app import memory_label
+    from memory.snippets import matching_sentences, snippet_lines
+
+    item = hit.item
+    ident = f" id={item.external_id}" if item.external_id else ""
+    place = memory_label(item)
+    click.echo(f"{rank}. {click.style(place, bold=True)}  #{item.id}{ident} · {item.occurred_at[:10]} "
+               f"· score {hit.score:.4f}")
+    for line in snippet_lines(matching_sentences(item.text, query, encode=encode),
+                              lambda word: click.style(word, fg="yellow", bold=True)):
+        click.echo("   " + " ".join(line.split()))
 
 
 @click.command("forget")
@@ -301,4 +312,10 @@ def memory_reembed(obj: CliContext) -> None:
         count = store.reembed(
             progress=lambda done, total: bar.update(task, completed=done, total=total, chunks=done)
         )
+        from memory import sentences
+
+        with store.lock:
+            sentences.ensure_schema(store.db)
+            sentences.clear(store.db)  # their vectors came from the other model
+        sentences.index_pending(store.db, embedder.encode, store.lock)
     click.echo(f"Re-embedded {count} items with {embedder.name}.")
