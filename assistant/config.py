@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     graph_facts_in_prompt: int = Field(12, ge=0)
     """Most knowledge-graph facts about the entities in play put into each prompt (0: none)."""
 
-    memory_tokens: int = Field(2048, ge=0)
+    memory_tokens: int = Field(4096, ge=0)
     """Most tokens of retrieved memories (past turns, document passages) in each prompt (0:
     none). They fill, best first, the room the window leaves, up to this cap; more finds more
     but costs time to first token (prompt processing: a few hundred tokens/s on a CPU)."""

@@ -406,10 +406,17 @@ def _span_words(start: datetime, end: datetime) -> str:
     return f"{start.day} {start:%B %Y} to {last.day} {last:%B %Y}"
 
 
+_MAYBE_RELATIVE = re.compile(
+    rf"\b(?:yesterday|today|tonight|tomorrow|ago|last|next|this|past|recent\w*|weekend|{_MONTH}|"
+    + "|".join(_WEEKDAYS) + "|" + "|".join(_SEASON_START) + r")\b", re.IGNORECASE)
+
+
 def annotate_relative_dates(text: str, when: datetime) -> str:
     """``text`` with the date that each relative time expression meant when it was said
     ("yesterday" in a message of 8 May 2023 → "yesterday (7 May 2023)"), so that what was
     said can be found and read by its date later. Absolute expressions stay as they are."""
+    if not _MAYBE_RELATIVE.search(text):  # most turns name no time: skip the full parse
+        return text
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     pieces, pos = [], 0
