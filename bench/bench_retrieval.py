@@ -29,6 +29,8 @@ from bench.longconv import generate  # noqa: E402
 from memory.db import open_database  # noqa: E402
 from memory.embeddings import Embedder  # noqa: E402
 from memory.retrieval import SearchOptions, search  # noqa: E402
+from memory.sentences import ensure_schema as ensure_sentences  # noqa: E402
+from memory.sentences import index_pending as index_sentences  # noqa: E402
 from memory.store import MemoryStore  # noqa: E402
 from memory.transcripts import import_transcript  # noqa: E402
 
@@ -69,6 +71,8 @@ def main() -> None:
         store = MemoryStore(open_database(data / "d"), data / "d", Embedder())
         started = time.perf_counter()
         result = import_transcript(store, transcript)
+        ensure_sentences(store.db)  # as `memchat import` does: said turns also by their best sentence
+        index_sentences(store.db, store.embedder.encode, store.lock)
         import_s = time.perf_counter() - started
         print(f"imported {result.imported} turns in {import_s:.1f}s")
         now = datetime(2026, 1, 1, tzinfo=UTC)  # after the last session
