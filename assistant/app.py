@@ -211,8 +211,6 @@ class Assistant:
         """The prompt memchat would send for ``message`` in the session (None: a new chat),
         with its account; nothing is stored and the model generates nothing."""
         session_id = self.sessions.get(session).id if session else None
-        if self._memory is not None or self.retrieval_on:
-            self._memory_fresh()
         return self.chat.plan(session_id, message)
 
     def prompt_for(self, message: str, session: str | None = None) -> dict[str, Any]:
@@ -236,11 +234,6 @@ class Assistant:
                 source["kind"] = item.kind if item else None
         return {"message": message, "prompt_tokens": plan.prompt_tokens, "budget": plan.budget,
                 "sources": sources, "messages": plan.messages, "context": plan.explain()}
-
-    def _memory_fresh(self) -> None:
-        """Open memory (and catch up with other processes' writes) before planning."""
-        if self.settings.memories_in_prompt:
-            self.memory.refresh()
 
     def import_transcript(self, path: Path, progress: Callable[[int, int], None] | None = None,
                           knowledge_progress: Callable[[int, int], None] | None = None) -> ImportResult:

@@ -140,14 +140,9 @@ class Tally:
         return hit / total if total else float("nan")
 
 
-def prompt_sources(account: dict, external: dict[int, str]) -> set[str]:
+def prompt_sources(account: dict) -> set[str]:
     """The external ids (``D1:3``) of the turns a prompt's account holds."""
-    found: set[str] = set()
-    for source in account["sources"]:
-        ext = source.get("external_id") or external.get(source["item_id"])
-        if ext:
-            found.add(ext)
-    return found
+    return {source["external_id"] for source in account["sources"] if source.get("external_id")}
 
 
 def run(args: argparse.Namespace) -> dict[str, Tally]:
@@ -169,13 +164,12 @@ def run(args: argparse.Namespace) -> dict[str, Tally]:
             questions = questions[: args.limit]
         with open_conversation(conv_dir, overrides) as assistant:
             store = assistant.memory
-            external = {row[0]: row[1] for row in store.db.execute("SELECT id, external_id FROM memory_items")}
             assistant.prompt_for("warm-up question")  # load models before timing
             for question in questions:
                 started = time.perf_counter()
                 account = assistant.prompt_for(question["question"])
                 elapsed = time.perf_counter() - started
-                present = prompt_sources(account, external)
+                present = prompt_sources(account)
                 tally = tallies["prompt"]
                 tally.add(question["category"], question["evidence"], present)
                 tally.tokens.append(account["prompt_tokens"])
