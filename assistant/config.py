@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from platformdirs import user_config_dir, user_data_dir
+from platformdirs import user_config_dir
 from pydantic import Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -22,8 +22,7 @@ from pydantic_settings import (
 )
 
 from assistant.errors import ConfigError
-
-APP_NAME = "memchat"
+from memory.paths import APP_NAME, default_data_dir
 ENV_PREFIX = "MEMCHAT_"
 
 BackendName = Literal["auto", "llamacpp", "transformers", "openai"]
@@ -38,11 +37,6 @@ DEFAULT_SYSTEM_PROMPT = (
 def default_config_path() -> Path:
     """The config file used when neither ``--config`` nor ``MEMCHAT_CONFIG`` is given."""
     return Path(user_config_dir(APP_NAME)) / "config.toml"
-
-
-def default_data_dir() -> Path:
-    """The XDG data directory where sessions and memory live by default."""
-    return Path(user_data_dir(APP_NAME))
 
 
 class Settings(BaseSettings):

@@ -1,22 +1,17 @@
-"""Errors that reach the user as one actionable line, never as a traceback."""
+"""Errors that reach the user as one actionable line, never as a traceback.
 
+The memory layer's errors (the base class among them) are defined in ``memory.errors`` and
+re-exported here; the classes below belong to the assistant and its faces.
+"""
 
-class MemchatError(Exception):
-    """Base class: its message is shown to the user as is, so it must say what to do."""
+from memory.errors import DataDirError, MemchatError, ModelLoadError, StoreVersionError
 
-    exit_code = 1
+__all__ = ["BackendError", "ConfigError", "DataDirError", "MemchatError", "ModelLoadError", "PromptTooLongError",
+           "SessionNotFoundError", "StoreVersionError"]
 
 
 class ConfigError(MemchatError):
     """The config file, an environment variable or a flag holds an invalid value."""
-
-
-class DataDirError(MemchatError):
-    """The data directory cannot be created, written or opened."""
-
-
-class ModelLoadError(MemchatError):
-    """A model cannot be found or is not a usable causal language model."""
 
 
 class PromptTooLongError(MemchatError):
@@ -29,7 +24,3 @@ class BackendError(MemchatError):
 
 class SessionNotFoundError(MemchatError):
     """No stored session matches the given id or name."""
-
-
-class StoreVersionError(MemchatError):
-    """The database was written by a newer memchat than this one."""

@@ -6,18 +6,13 @@ import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
 
 from assistant.errors import MemchatError, SessionNotFoundError
+from memory.clock import utc_now
 from memory.db import apply_migrations, transaction
-
-
-def utc_now() -> str:
-    """Current time as an ISO-8601 UTC timestamp with microseconds (orders events within a millisecond)."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _create_tables(db: sqlite_utils.Database) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from assistant.errors import DataDirError, StoreVersionError
+from memory.errors import DataDirError, StoreVersionError
 
 DB_FILENAME = "memchat.db"
 # writes are short (batches, one final commit), so a writer waits milliseconds; this is only

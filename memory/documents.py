@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assistant.errors import MemchatError
+from memory.errors import MemchatError
 from memory.chunking import Chunk, chunk_sections
 from memory.loaders import DocumentError, discover_files, file_digest, iter_sections
 from memory import loads

@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from assistant.errors import ModelLoadError
+from memory.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def default_embedding_path() -> Path:
 
 def default_cache_dir() -> Path:
     """Where exported models go when the caller names no data dir: ``$MEMCHAT_DATA_DIR/cache``."""
-    from assistant.config import default_data_dir
+    from memory.paths import default_data_dir
 
     return Path(os.environ.get("MEMCHAT_DATA_DIR") or default_data_dir()) / CACHE_SUBDIR
 
@@ -57,7 +57,7 @@ class Embedder:
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
 
-        from assistant.backends.device import resolve_device
+        from memory.device import resolve_device
 
         path = Path(model).expanduser() if model else default_embedding_path()
         if not path.is_dir():

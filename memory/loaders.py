@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from assistant.errors import MemchatError
+from memory.errors import MemchatError
 
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 import sqlite_utils
 
+from memory.clock import utc_now
 from memory.db import transaction
 
 # rows of a load still registered in ``loads`` are invisible; ``m`` is the memory_items alias
@@ -53,8 +54,6 @@ def migrate(db: sqlite_utils.Database) -> None:
 
 def begin(db: sqlite_utils.Database, kind: str) -> int:
     """Register a new pending load (a short transaction); returns its id."""
-    from assistant.sessions import utc_now
-
     with transaction(db):
         cursor = db.conn.execute("INSERT INTO loads (kind, state, pid, started_at) VALUES (?, 'pending', ?, ?)",
                                  [kind, os.getpid(), utc_now()])
@@ -73,8 +72,6 @@ def publish(db: sqlite_utils.Database, load_id: int, retire: int | None = None) 
 def hide(db: sqlite_utils.Database, load_id: int) -> None:
     """Hide a published load's rows at once (to be purged next; the next open finishes it if
     this process dies first)."""
-    from assistant.sessions import utc_now
-
     with transaction(db):
         db.execute("INSERT OR REPLACE INTO loads (id, kind, state, pid, started_at) VALUES (?, 'retire', 'retiring', ?, ?)",
                    [load_id, os.getpid(), utc_now()])

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-from assistant.errors import MemchatError
+from memory.clock import utc_now
+from memory.errors import MemchatError
 from memory import loads
 from memory.db import apply_migrations, connection_lock, transaction
 from memory.embeddings import Embedder
@@ -339,8 +340,6 @@ class MemoryStore:
                now: str | None = None, load_id: int | None = None) -> list[int]:
         """Insert rows (in the caller's transaction, if any); FAISS picks them up on ``sync_index``
         (with ``load_id``: once that load is published)."""
-        from assistant.sessions import utc_now
-
         created = now or utc_now()
         links = duplicate_of or [None] * len(items)
         return [insert_item(self.db, item, created, vector, link, load_id)

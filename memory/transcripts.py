@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from assistant.errors import MemchatError
+from memory.errors import MemchatError
 from memory.chat_memory import stamp
 from memory import loads
 from memory.store import MemoryStore, NewItem

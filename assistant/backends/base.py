@@ -1,5 +1,8 @@
 """The decoder contract every backend fulfils: load, count tokens, template, stream, cancel.
 
+Every backend is a ``memory.generation.TextGenerator`` (what the memory layer needs from a
+model); ``ChatMessage`` and ``GenerationParams`` are defined there and re-exported here.
+
 A backend is created cheap and loaded once (``load``); after that it reports the model's
 real context length, turns chat messages into the exact prompt text the model sees,
 counts tokens with the model's own tokenizer, and streams an answer chunk by chunk.
@@ -12,28 +15,10 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypedDict
 
+from memory.generation import ChatMessage, GenerationParams
 
-class ChatMessage(TypedDict):
-    """One message as chat templates expect it."""
-
-    role: str  # "system" | "user" | "assistant"
-    content: str
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """Sampling settings for one answer."""
-
-    temperature: float = 0.2
-    top_p: float = 0.9
-    max_new_tokens: int = 512
-    repetition_penalty: float = 1.1
-    seed: int | None = None
-    # constrain the answer to JSON of this schema where the backend can (llama.cpp grammar,
-    # OpenAI-compatible response_format); others generate freely and the caller validates
-    json_schema: str | None = None
+__all__ = ["Backend", "ChatMessage", "GenerationParams", "LongContext", "ModelInfo", "common_prefix"]
 
 
 @dataclass(frozen=True)

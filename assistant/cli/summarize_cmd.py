@@ -20,7 +20,7 @@ def summarize(obj: CliContext, document: str) -> None:
     Parts that fit the model's context are summarised, then the summaries, until one
     summary covers the whole document. All of them are stored as searchable memories.
     """
-    from assistant.doc_summary import summarize_document
+    from memory.doc_summary import summarize_document
     from memory.documents import find_document
 
     with obj.assistant() as assistant:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 
 import sqlite_utils
 
-from assistant.errors import MemchatError
+from memory.clock import utc_now
+from memory.errors import MemchatError
 from memory.graph.resolve import Confirm, Resolver, canonical, normalize
 from memory.graph.schema import ensure_schema
 from memory.graph.types import FUNCTIONAL_PREDICATES, SELF_NAME, EntityMention, Extraction, Fact
@@ -142,8 +143,6 @@ class KnowledgeGraph:
             if row:
                 self._self_id = int(row[0])
             else:
-                from assistant.sessions import utc_now
-
                 with self.lock:
                     self._self_id = self._create(SELF_NAME, "PERSON", utc_now(), is_self=True)
                     for alias in SELF_ALIASES[1:]:
@@ -324,8 +323,6 @@ class KnowledgeGraph:
         entity = self.entity(entity_id)
         if entity.is_self:
             raise MemchatError("the user's own entity cannot be deleted; delete its facts' sources instead")
-        from assistant.sessions import utc_now
-
         with self.lock, transaction(self.db):
             if block:
                 for alias in self.db.execute("SELECT alias, norm FROM kg_aliases WHERE entity_id = ?", [entity_id]):

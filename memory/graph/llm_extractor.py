@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from assistant.backends.base import Backend, ChatMessage, GenerationParams
+from memory.generation import ChatMessage, GenerationParams, TextGenerator
 from memory.graph.types import ENTITY_TYPES, SELF_NAME, EntityMention, Extraction, Fact, TextInput
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class LlmExtractor:
 
     name = "llm"
 
-    def __init__(self, backend: Backend, retries: int = 1, max_new_tokens: int = 384):
+    def __init__(self, backend: TextGenerator, retries: int = 1, max_new_tokens: int = 384):
         self.backend = backend
         self.retries = retries
         self.params = GenerationParams(temperature=0.0, max_new_tokens=max_new_tokens, repetition_penalty=1.0,
@@ -148,7 +148,7 @@ class LlmExtractor:
         return Extraction()
 
 
-def confirm_same(backend: Backend):  # noqa: ANN201 - returns a Confirm
+def confirm_same(backend: TextGenerator):  # noqa: ANN201 - returns a Confirm
     """An LLM check for fuzzy entity matches: 'are these the same?' answered yes or no."""
     params = GenerationParams(temperature=0.0, max_new_tokens=3, repetition_penalty=1.0)
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from memory.clock import utc_now
 from memory.graph.graph import KnowledgeGraph, StoredItem
 from memory.graph.queries import phrase
 from memory.graph.types import EntityMention, Extraction, TextInput
@@ -96,8 +97,6 @@ def process_pending(graph: KnowledgeGraph, extractor: Extractor, *, batch_size: 
                     cancel: Callable[[], bool] | None = None) -> int:
     """Extract from every memory item not yet processed; returns how many were processed.
     An item whose extraction fails is marked with the error and skipped, never retried forever."""
-    from assistant.sessions import utc_now
-
     total = pending_count(graph) if progress else 0
     done = 0
     while limit is None or done < limit:

@@ -157,7 +157,7 @@ class ChatCommands(MemchatScreen):
 
     @background(thread=True, group="generate")
     def summarize(self, key: str, note: Note, cancel: threading.Event) -> None:
-        from assistant.doc_summary import summarize_document
+        from memory.doc_summary import summarize_document
         from memory.documents import find_document
 
         text = "_No summary: see the error message._"

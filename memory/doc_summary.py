@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from assistant.backends.base import Backend, ChatMessage, GenerationParams
-from assistant.errors import MemchatError
+from memory.clock import utc_now
 from memory.documents import Document
+from memory.errors import MemchatError
+from memory.generation import ChatMessage, GenerationParams, TextGenerator
 from memory.store import MemoryStore, NewItem
 
 SUMMARY_TOKENS = 320
@@ -41,7 +42,7 @@ def _prompt(kind: str, title: str, parts: list[str]) -> list[ChatMessage]:
             {"role": "user", "content": "\n\n".join(parts)}]
 
 
-def _groups(backend: Backend, kind: str, title: str, texts: list[str], room: int) -> list[list[str]]:
+def _groups(backend: TextGenerator, kind: str, title: str, texts: list[str], room: int) -> list[list[str]]:
     """Consecutive texts packed into groups whose prompt fits ``room`` tokens."""
     groups: list[list[str]] = [[]]
     for text in texts:
@@ -55,7 +56,7 @@ def _groups(backend: Backend, kind: str, title: str, texts: list[str], room: int
     return [g for g in groups if g]
 
 
-def summarize_document(backend: Backend, store: MemoryStore, document: Document, *,
+def summarize_document(backend: TextGenerator, store: MemoryStore, document: Document, *,
                        progress: Progress | None = None, cancel: Callable[[], bool] | None = None) -> DocumentSummary:
     """Summarise a loaded document hierarchically and store the summaries as memories."""
     chunks = [row[0] for row in store.db.execute(
@@ -96,8 +97,6 @@ def _store(store: MemoryStore, document: Document, sections: list[tuple[int, str
     old = [r[0] for r in store.db.execute(
         "SELECT id FROM memory_items WHERE document_id = ? AND kind = 'summary'", [document.id])]
     store.delete(old)
-    from assistant.sessions import utc_now
-
     now = utc_now()
     title = document.title or document.path
     items = [NewItem("summary", text, f"Summary of part of {title}:\n{text}", document.path, now,
