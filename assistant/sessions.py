@@ -6,13 +6,14 @@ import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from assistant.errors import MemchatError, SessionNotFoundError
 from memory.clock import utc_now
-from memory.db import apply_migrations, transaction
+from memory.db import apply_migrations, open_database, transaction
 
 
 def _create_tables(db: sqlite_utils.Database) -> None:
@@ -334,3 +335,8 @@ def _like_escape(text: str) -> str:
 
 def _like_prefix(text: str) -> str:
     return _like_escape(text) + "%"
+
+
+def open_sessions(data_dir: Path) -> SessionStore:
+    """The sessions of a data dir, without the rest of the assistant (for quick commands)."""
+    return SessionStore(open_database(data_dir))

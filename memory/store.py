@@ -160,6 +160,15 @@ def _item(row: Sequence[Any]) -> MemoryItem:
     return MemoryItem(*values)
 
 
+def items_by_id(db: sqlite_utils.Database, ids: Sequence[int]) -> dict[int, MemoryItem]:
+    """The stored items among ``ids``, by id."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    rows = db.execute(f"SELECT {ITEM_COLUMNS} FROM memory_items m WHERE m.id IN ({marks})", list(ids))
+    return {row[0]: _item(row) for row in rows}
+
+
 def fts_query(text: str) -> str | None:
     """An FTS5 OR-query of the text's words (quoted, so no FTS syntax can break it)."""
     import re
@@ -420,11 +429,7 @@ class MemoryStore:
     # -- reading ---------------------------------------------------------------------------
     @locked
     def get(self, ids: Sequence[int]) -> dict[int, MemoryItem]:
-        if not ids:
-            return {}
-        marks = ", ".join("?" * len(ids))
-        rows = self.db.execute(f"SELECT {ITEM_COLUMNS} FROM memory_items m WHERE m.id IN ({marks})", list(ids))
-        return {row[0]: _item(row) for row in rows}
+        return items_by_id(self.db, ids)
 
     @locked
     def item_ids_for_message(self, message_id: int) -> list[int]:

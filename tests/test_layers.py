@@ -44,3 +44,11 @@ def test_the_core_contract_names_every_module_of_assistant_but_the_cli() -> None
     core = next(c for c in config["contracts"] if c.get("forbidden_modules") == ["assistant.cli", "tui"])
     modules = {f"assistant.{m.name}" for m in pkgutil.iter_modules(assistant.__path__)} - {"assistant.cli"}
     assert set(core["source_modules"]) == modules
+
+
+def test_the_faces_hold_no_sql() -> None:
+    """The CLI and the TUI ask the assistant; queries live in assistant and memory."""
+    faces = [*(REPO_ROOT / "tui").rglob("*.py"), *(REPO_ROOT / "assistant" / "cli").rglob("*.py")]
+    with_sql = [str(path.relative_to(REPO_ROOT)) for path in faces
+                if any(word in path.read_text() for word in (".execute(", "SELECT ", "INSERT ", "DELETE FROM"))]
+    assert with_sql == []

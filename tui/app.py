@@ -16,7 +16,6 @@ from assistant.backends import ModelInfo
 from assistant.errors import MemchatError
 from tui.background import background
 from tui.commands import Command, MemchatCommands
-from tui.loading import open_store
 from tui.screens.chat import ChatScreen
 from tui.screens.chat_commands import BUSY
 from tui.screens.context import ContextScreen
@@ -92,7 +91,7 @@ class ChatApp(App[None]):
     def open_memory(self) -> None:
         """Load the embedding model and memory, so new exchanges get embedded as they come."""
         try:
-            open_store(self.assistant)
+            self.assistant.open_memory()
             self.assistant.memory_writer.submit()  # embed anything left pending by `memchat ask`
         except MemchatError as exc:
             raise MemchatError(f"memory is unavailable: {exc}") from exc

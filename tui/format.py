@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 import re
 from typing import TYPE_CHECKING, Any
 
 from assistant.explain import answer_sources, source_label
+from assistant.sources import Source
 
 _PAGE = re.compile(r"(.+) p\.(\d+)")  # 'manual.pdf p.3'
 
 if TYPE_CHECKING:
     from assistant.backends import ModelInfo
     from assistant.config import Settings
-    from memory.retrieval import Hit
-    from memory.store import MemoryItem
+    from assistant.records import Hit
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
@@ -44,21 +43,6 @@ def one_line(text: str, width: int) -> str:
     """``text`` on one line, cut to ``width`` characters with an ellipsis."""
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: max(width - 1, 0)] + "…"
-
-
-def item_place(item: MemoryItem, session_name: str | None = None) -> str:
-    """Where a memory comes from: 'notes.md p.3', 'chat "Trip" turn 4, 2026-05-01'."""
-    position = item.position or {}
-    if item.kind in ("document", "summary"):
-        name = Path(item.source).name
-        if item.kind == "summary":
-            return f"summary of {name}"
-        page = f" p.{position['page']}" if position.get("page") else ""
-        return f"{name}{page}"
-    where = f'chat "{session_name}"' if session_name else item.kind
-    if position.get("turn") is not None:
-        where += f" turn {position['turn'] + 1}"
-    return f"{where}, {day(item.occurred_at)}"
 
 
 def status_line(info: ModelInfo | None, prompt_tokens: int | None = None,
@@ -92,14 +76,14 @@ def sources_line(meta: dict[str, Any], width: int = 76) -> str:
     return f"Sources: {one_line(names, width - len('Sources: ') - len(hint))}{hint}"
 
 
-def search_markdown(query: str, hits: Sequence[Hit], names: dict[str, str]) -> str:
-    """Search results as a Markdown note; ``names`` maps session ids to session names."""
+def search_markdown(query: str, hits: Sequence[Hit], sources: dict[int, Source]) -> str:
+    """Search results as a Markdown note; ``sources`` says where each hit's item comes from."""
     if not hits:
         return f"No memories match **{query}**. Load documents with `/load PATH`, or chat first."
     lines = [f"**{plural(len(hits), 'memory', 'memories')} for “{query}”** (`/forget ID` removes one)", ""]
     for rank, hit in enumerate(hits, start=1):
         item = hit.item
-        where = item_place(item, names.get(item.session_id or ""))
+        where = sources[item.id].place if item.id in sources else Source(item).place
         lines.append(f"{rank}. `#{item.id}` {where} · score {hit.score:.3f}  ")
         lines.append(f"   {one_line(item.text, 300)}")
     return "\n".join(lines)

@@ -22,23 +22,11 @@ from tui.background import background
 from tui.format import plural
 
 if TYPE_CHECKING:
-    from assistant.app import Assistant
-    from memory.documents import LoadOutcome, Progress
-    from memory.store import MemoryStore
+    from assistant.records import LoadOutcome
+    from assistant.records import LoadProgress as DocumentProgress
     from tui.app import ChatApp
 
 CANCEL_NOTE = "the documents already loaded stay; the one in progress is left out, whole"
-
-
-def open_store(assistant: Assistant) -> MemoryStore:
-    """Memory, with its knowledge graph opened too (slow the first time: the embedding model).
-
-    The graph shares memory's connection and, when first opened, runs its schema check in a
-    transaction of its own, which would commit a document load caught half-way: so it is
-    opened here, before any load can start."""
-    store = assistant.memory
-    assistant.knowledge  # noqa: B018 - opens it
-    return store
 
 
 def outcome_text(outcomes: Sequence[LoadOutcome]) -> str:
@@ -131,15 +119,14 @@ class LoadProgress(Vertical):
 
     @background(thread=True, group="load")
     def load(self) -> None:
-        from memory.documents import LoadCancelled, load_paths
-        from memory.loaders import SUPPORTED_KINDS, discover_files
+        from assistant.records import SUPPORTED_KINDS, LoadCancelled
 
         assistant = cast("ChatApp", self._host_app).assistant
-        files, _ = discover_files(self.paths)
+        files = assistant.files_to_load(self.paths)
         total = sum(path.stat().st_size for path in files) or 1
         finished_bytes = 0
 
-        def on_progress(progress: Progress) -> None:
+        def on_progress(progress: DocumentProgress) -> None:
             self._ui(self._advance, f"Loading {progress.path.name}: {progress.chunks} passages "
                                     f"({progress.chunks_per_s:.0f}/s)", finished_bytes + progress.bytes_done, total)
 
@@ -153,7 +140,7 @@ class LoadProgress(Vertical):
         text, ok, cut_short = "Loading failed", False, True
         try:
             self._ui(self._say, "Opening memory (the first time loads the embedding model)…")
-            load_paths(open_store(assistant), self.paths, on_progress, on_outcome, cancel=self._stopped)
+            assistant.load_documents(self.paths, on_progress, on_outcome, cancel=self._stopped)
             ok, cut_short = any(o.status != "skipped" for o in self.outcomes), False
             text = (outcome_text(self.outcomes)
                     or f"No documents to load in {self.paths[0]}: memchat reads {SUPPORTED_KINDS}")

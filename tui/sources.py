@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from assistant.errors import MemchatError
-from tui.format import day, item_place
+from tui.format import day
 
 if TYPE_CHECKING:
     from assistant.app import Assistant
@@ -41,18 +41,17 @@ def session_names(assistant: Assistant, session_ids: Iterable[str | None]) -> di
 
 def memory_sources(assistant: Assistant, item_ids: Sequence[int], quotes: Sequence[str] = ()) -> list[SourceView]:
     """The memory items, in full, in the given order; ``quotes`` are sentences to highlight."""
-    items = assistant.memory.get(list(item_ids))
-    names = session_names(assistant, (item.session_id for item in items.values()))
+    sources = assistant.describe_sources(item_ids)
     views = []
     for item_id in item_ids:
-        item = items.get(item_id)
-        if item is None:
+        source = sources.get(item_id)
+        if source is None:
             views.append(SourceView(f"Memory #{item_id}", "forgotten", "This memory is no longer stored."))
             continue
-        where = item_place(item, names.get(item.session_id or ""))
-        session = item.session_id if item.session_id in names else None
+        item = source.item
+        session = item.session_id if source.session_name is not None else None
         shown = tuple(quote for quote in quotes if quote in item.text)
-        views.append(SourceView(f"Memory #{item.id} · {item.kind}", where, item.text, session, shown))
+        views.append(SourceView(f"Memory #{item.id} · {item.kind}", source.place, item.text, session, shown))
     return views
 
 

@@ -21,29 +21,10 @@ stderr = Console(stderr=True)
 
 def _up_to_date(assistant: Assistant) -> None:
     """Extract knowledge from memories not yet processed (new chats, imports), with a spinner."""
-    from memory.graph.pipeline import pending_count
-
-    if assistant.settings.graph_extractor == "off" or not pending_count(assistant.knowledge):
+    if assistant.settings.graph_extractor == "off" or not assistant.knowledge_pending():
         return
     with stderr.status("Reading new memories into the knowledge graph..."):
         assistant.extract_knowledge()
-
-
-def _source_label(assistant: Assistant, item_id: int) -> str:
-    row = assistant.knowledge.db.execute(
-        "SELECT kind, source, occurred_at, position, session_id FROM memory_items WHERE id = ?", [item_id]).fetchone()
-    if row is None:
-        return f"m{item_id}"
-    kind, source, occurred_at, position, session_id = row
-    where = source
-    if kind == "chat" and session_id:
-        name = assistant.db.execute("SELECT name FROM sessions WHERE id = ?", [session_id]).fetchone()
-        turn = json.loads(position or "{}").get("turn")
-        where = f'chat "{name[0] if name else session_id[:8]}"' + (f" turn {turn + 1}" if turn is not None else "")
-    elif kind == "document":
-        page = json.loads(position or "{}").get("page")
-        where = Path(source).name + (f" p.{page}" if page else "")
-    return f"m{item_id} {where}, {occurred_at[:10]}"
 
 
 @click.group("kg")
@@ -59,14 +40,13 @@ def kg_group() -> None:
 @click.pass_obj
 def show(obj: CliContext, name: str, as_json: bool, current_only: bool, depth: int) -> None:
     """Everything known about NAME (a name, alias or #id): facts, current first, with sources."""
-    from memory.graph.queries import facts_about, neighbourhood
-
     with obj.assistant() as assistant:
         _up_to_date(assistant)
         graph = assistant.knowledge
         entity = graph.get(name)
-        facts = facts_about(graph, entity.id, include_past=not current_only)
-        near = neighbourhood(graph, entity.id, depth) if depth else None
+        facts = assistant.entity_facts(entity.id, include_past=not current_only)
+        near = assistant.neighbourhood(entity.id, depth) if depth else None
+        sources = assistant.describe_sources(s.item_id for f in facts for s in f.sources[:3])
         aliases = [a for a in graph.aliases(entity.id) if a != entity.name]
         if as_json:
             click.echo(json.dumps({
@@ -97,7 +77,8 @@ def show(obj: CliContext, name: str, as_json: bool, current_only: bool, depth: i
                     when = f" until {fact.valid_to[:10]}"
                 stdout.print(f"  {fact.text()}{when}", markup=False)
                 for source in fact.sources[:3]:
-                    stdout.print(f"      [dim]from {_source_label(assistant, source.item_id)}[/]")
+                    found = sources.get(source.item_id)
+                    stdout.print(f"      [dim]from {found.citation if found else f'm{source.item_id}'}[/]")
                 if len(fact.sources) > 3:
                     stdout.print(f"      [dim]and {len(fact.sources) - 3} more[/]")
         if near and len(near.entities) > 1:
@@ -136,19 +117,16 @@ def list_(obj: CliContext, type_: str | None, limit: int, as_json: bool) -> None
 @click.pass_obj
 def path(obj: CliContext, source: str, target: str, max_depth: int) -> None:
     """How SOURCE and TARGET are connected: the shortest chain of facts."""
-    from memory.graph.queries import phrase, shortest_path
-
     with obj.assistant() as assistant:
         _up_to_date(assistant)
         graph = assistant.knowledge
         a, b = graph.get(source), graph.get(target)
-        edges = shortest_path(graph, a.id, b.id, max_depth)
+        edges = assistant.knowledge_path(a.id, b.id, max_depth)
         if edges is None:
             click.echo(f"No connection between {a.name} and {b.name} within {max_depth} steps.")
             sys.exit(1)
         for edge in edges:
-            subject, obj_ = graph.entity(edge.subject_id), graph.entity(edge.object_id)
-            click.echo(f"{subject.name} {phrase(edge.predicate, edge.current)} {obj_.name}")
+            click.echo(assistant.edge_text(edge))
 
 
 @kg_group.command("export")
@@ -158,18 +136,16 @@ def path(obj: CliContext, source: str, target: str, max_depth: int) -> None:
 @click.pass_obj
 def export(obj: CliContext, format_: str, output: Path | None) -> None:
     """Export the whole graph with provenance (JSON) or for graph tools (GraphML)."""
-    from memory.graph.export import export_graphml, export_json
-
     with obj.assistant() as assistant:
         _up_to_date(assistant)
         if format_ == "json":
             if output is None:
-                export_json(assistant.knowledge, sys.stdout)
+                assistant.export_knowledge("json", sys.stdout)
             else:
                 with output.open("w", encoding="utf-8") as handle:
-                    export_json(assistant.knowledge, handle)
+                    assistant.export_knowledge("json", handle)
         else:
-            export_graphml(assistant.knowledge, output if output is not None else sys.stdout.buffer)
+            assistant.export_knowledge("graphml", output if output is not None else sys.stdout.buffer)
         if output is not None:
             stderr.print(f"wrote {output}")
 
@@ -272,11 +248,9 @@ def extract(obj: CliContext, again: bool) -> None:
 @click.pass_obj
 def status(obj: CliContext) -> None:
     """Sizes of the graph and how many memories wait for extraction."""
-    from memory.graph.pipeline import pending_count
-
     with obj.assistant() as assistant:
         graph = assistant.knowledge
         for key, value in graph.counts().items():
             click.echo(f"{key}: {value}")
-        click.echo(f"waiting for extraction: {pending_count(graph)}")
+        click.echo(f"waiting for extraction: {assistant.knowledge_pending()}")
         click.echo(f"extractor: {assistant.settings.graph_extractor}")

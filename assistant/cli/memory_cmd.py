@@ -6,6 +6,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -13,6 +14,11 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 
 from assistant.cli.context import CliContext
 from assistant.errors import MemchatError
+from assistant.sources import Source
+
+if TYPE_CHECKING:
+    from assistant.app import Assistant
+    from assistant.records import Hit
 
 stderr = Console(stderr=True)
 
@@ -40,10 +46,7 @@ def load(obj: CliContext, paths: tuple[Path, ...]) -> None:
     Unchanged files are skipped, changed ones replace their old chunks. Ctrl-C stops
     cleanly: the document being loaded is left out entirely; load it again later.
     """
-    from memory.documents import load_paths
-
     with obj.assistant() as assistant:
-        store = assistant.memory
         tasks: dict[Path, TaskID] = {}
         counts = {"loaded": 0, "replaced": 0, "unchanged": 0, "skipped": 0}
         with _progress() as bar:
@@ -62,7 +65,7 @@ def load(obj: CliContext, paths: tuple[Path, ...]) -> None:
                     stderr.print(f"{o.status} {o.path} ({o.chunks} chunks)")
 
             try:
-                load_paths(store, paths, on_progress, on_outcome)
+                assistant.load_documents(paths, on_progress, on_outcome)
             except KeyboardInterrupt:
                 stderr.print("Interrupted: the document being loaded was left out; run the same command to resume.")
                 sys.exit(130)
@@ -97,20 +100,16 @@ def import_(obj: CliContext, file: Path) -> None:
     One object per line: {"text", "speaker", "timestamp" (ISO-8601), "session", "id"?}.
     The import is all or nothing; lines whose id is already stored are skipped.
     """
-    from memory.transcripts import import_transcript
-
     if not file.is_file():
         raise MemchatError(f"cannot read {file}: no such file")
     with obj.assistant() as assistant:
-        store = assistant.memory
         with _progress() as bar:
             task = bar.add_task(file.name, total=1, chunks=0, rate=0.0)
 
             def on_progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = import_transcript(store, file, on_progress)
-            assistant.index_sentences()
+            result = assistant.import_transcript(file, on_progress, knowledge=False)
             _extract_knowledge(assistant, bar)
         click.echo(f"Imported {result.imported} turns ({result.skipped_existing} already there).")
 
@@ -147,48 +146,39 @@ def search(obj: CliContext, query: str | None, k: int, as_json: bool, mode: str,
            sessions: tuple[str, ...], sources: tuple[str, ...], since: str | None, until: str | None,
            recency: float) -> None:
     """Search memory by meaning and by keyword (dates in the query narrow by time)."""
-    from memory.retrieval import SearchOptions
-    from memory.retrieval import search as run_search
-    from memory.store import SearchFilters
-
     if query is None and not as_json:
         raise click.UsageError("give a QUERY (or use --json to read queries from stdin)")
-    filters = SearchFilters(kinds, tuple(map(resolve_source, sources)), sessions, _parse_when(since, "--since"),
-                            _parse_when(until, "--until"))
-    options = SearchOptions(k=k, mode=mode, filters=filters, recency_weight=recency)
+    options = {"k": k, "mode": mode, "kinds": kinds, "sources": tuple(map(resolve_source, sources)),
+               "sessions": sessions, "since": _parse_when(since, "--since"), "until": _parse_when(until, "--until"),
+               "recency": recency}
     with obj.assistant() as assistant:
-        store = assistant.memory
         if query is not None:
-            hits = run_search(store, query, options)
+            hits = assistant.search(query, **options)
             if as_json:
                 click.echo(json.dumps({"query": query, "hits": [h.as_dict() for h in hits]}, ensure_ascii=False))
                 return
             if not hits:
                 click.echo("No memories match.", err=True)
             for rank, hit in enumerate(hits, start=1):
-                _print_hit(rank, hit, query, store.embedder.encode)
+                _print_hit(assistant, rank, hit, query)
             return
         for line in sys.stdin:  # batch mode: models load once
             if not line.strip():
                 continue
-            hits = run_search(store, line.strip(), options)
+            hits = assistant.search(line.strip(), **options)
             click.echo(json.dumps({"query": line.strip(), "hits": [h.as_dict() for h in hits]}, ensure_ascii=False))
             sys.stdout.flush()
 
 
-def _print_hit(rank: int, hit, query: str, encode) -> None:  # noqa: ANN001 - Hit, Embedder.encode
+def _print_hit(assistant: Assistant, rank: int, hit: Hit, query: str) -> None:
     """A hit's place (document and page, or chat and date) and the sentences that matched,
     their matching words in bold."""
-    from assistant.app import memory_label
-    from memory.snippets import matching_sentences, snippet_lines
-
     item = hit.item
     ident = f" id={item.external_id}" if item.external_id else ""
-    place = memory_label(item)
+    place = Source(item).label
     click.echo(f"{rank}. {click.style(place, bold=True)}  #{item.id}{ident} · {item.occurred_at[:10]} "
                f"· score {hit.score:.4f}")
-    for line in snippet_lines(matching_sentences(item.text, query, encode=encode),
-                              lambda word: click.style(word, fg="yellow", bold=True)):
+    for line in assistant.search_snippets(item.text, query, lambda word: click.style(word, fg="yellow", bold=True)):
         click.echo("   " + " ".join(line.split()))
 
 
@@ -208,25 +198,18 @@ def _print_hit(rank: int, hit, query: str, encode) -> None:  # noqa: ANN001 - Hi
 def forget(obj: CliContext, items: tuple[int, ...], documents: tuple[str, ...], answers: tuple[int, ...],
            sessions: tuple[str, ...], query: str | None, k: int, yes: bool) -> None:
     """Remove memories from SQLite, the keyword index and the vector index together."""
-    from memory.documents import find_document
-    from memory.retrieval import SearchOptions
-    from memory.retrieval import search as run_search
-
     if not (items or documents or answers or sessions or query):
         raise click.UsageError("say what to forget: --item, --document, --message, --session or --search")
     with obj.assistant() as assistant:
-        store = assistant.memory
         ids = set(items)
         if sessions:
-            from assistant.forgetting import session_memory_ids
-
-            ids |= set(session_memory_ids(store.db, assistant.session_names(sessions)))
+            ids |= set(assistant.memory_ids_of_sessions(sessions))
         if query:
-            hits = run_search(store, query, SearchOptions(k=k))
+            hits = assistant.search(query, k)
             for hit in hits:
                 click.echo(f"#{hit.item.id}: {hit.item.text.strip()[:120]}")
             ids |= {hit.item.id for hit in hits}
-        docs = [find_document(store, d) for d in documents]
+        docs = [assistant.find_document(d) for d in documents]
         exchanges = [assistant.sessions.message(answer) for answer in answers]  # each must exist
         total = len(ids) + sum(d.chunks for d in docs)
         if total == 0 and not exchanges:
@@ -243,9 +226,7 @@ def forget(obj: CliContext, items: tuple[int, ...], documents: tuple[str, ...], 
             forgotten = assistant.forget_exchange(answer.id)
             removed, messages = removed + forgotten.memory_items, messages + len(forgotten.message_ids)
         if removed:
-            from assistant.forgetting import compact
-
-            compact(store.db)  # no copy of the forgotten text stays in the data dir
+            assistant.compact_memory()  # no copy of the forgotten text stays in the data dir
         click.echo(f"Forgot {removed} memory item(s)" + (f" and {messages} chat message(s)." if exchanges else "."))
 
 
@@ -261,10 +242,8 @@ def docs_list(obj: CliContext, as_json: bool) -> None:
     """List loaded documents with their size and chunk count."""
     from dataclasses import asdict
 
-    from memory.documents import list_documents
-
     with obj.assistant() as assistant:
-        documents = list_documents(assistant.memory)
+        documents = assistant.documents()
     if as_json:
         click.echo(json.dumps([asdict(d) for d in documents], indent=2))
         return
@@ -284,38 +263,16 @@ def memory_group() -> None:
 def memory_status(obj: CliContext) -> None:
     """Counts of stored items and the state of the vector index."""
     with obj.assistant() as assistant:
-        store = assistant.memory
-        rows = store.db.execute("SELECT kind, COUNT(*) FROM memory_items GROUP BY kind").fetchall()
-        click.echo(json.dumps({
-            "items": dict(rows), "duplicates_linked": store.db.execute(
-                "SELECT COUNT(*) FROM memory_items WHERE duplicate_of IS NOT NULL").fetchone()[0],
-            "indexed_vectors": store.index.index.ntotal, "index": "approximate (IVF)" if store.index.is_approximate
-            else "exact (flat)", "embedding_model": store.embedder.name,
-        }, indent=2))
+        click.echo(json.dumps(assistant.memory_status(), indent=2))
 
 
 @memory_group.command("reembed")
 @click.pass_obj
 def memory_reembed(obj: CliContext) -> None:
     """Re-embed all memory with the configured embedding model (after changing it)."""
-    from memory.embeddings import Embedder
-    from memory.store import MemoryStore
-
-    from memory.db import open_database
-
-    settings = obj.settings
-    embedder = Embedder(settings.embedding_model, device=settings.device, runtime=settings.embedding_runtime,
-                        cache_dir=settings.data_dir / "cache")
-    store = MemoryStore(open_database(settings.data_dir), settings.data_dir, embedder, for_reembed=True)
-    with _progress() as bar:
-        task = bar.add_task("re-embedding", total=1, chunks=0, rate=0.0)
-        count = store.reembed(
-            progress=lambda done, total: bar.update(task, completed=done, total=total, chunks=done)
-        )
-        from memory import sentences
-
-        with store.lock:
-            sentences.ensure_schema(store.db)
-            sentences.clear(store.db)  # their vectors came from the other model
-        sentences.index_pending(store.db, embedder.encode, store.lock)
-    click.echo(f"Re-embedded {count} items with {embedder.name}.")
+    with obj.assistant() as assistant:
+        with _progress() as bar:
+            task = bar.add_task("re-embedding", total=1, chunks=0, rate=0.0)
+            count = assistant.reembed(
+                progress=lambda done, total: bar.update(task, completed=done, total=total, chunks=done))
+        click.echo(f"Re-embedded {count} items with {assistant.embedding_model}.")

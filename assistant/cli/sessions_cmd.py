@@ -11,12 +11,11 @@ import click
 from assistant.cli.context import CliContext
 from assistant.errors import MemchatError
 from assistant.export import export_session
-from memory.db import open_database
-from assistant.sessions import SessionStore
+from assistant.sessions import SessionStore, open_sessions
 
 
 def _store(obj: CliContext) -> SessionStore:
-    return SessionStore(open_database(obj.settings.data_dir))
+    return open_sessions(obj.settings.data_dir)
 
 
 @click.group()

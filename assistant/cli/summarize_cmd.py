@@ -20,17 +20,13 @@ def summarize(obj: CliContext, document: str) -> None:
     Parts that fit the model's context are summarised, then the summaries, until one
     summary covers the whole document. All of them are stored as searchable memories.
     """
-    from memory.doc_summary import summarize_document
-    from memory.documents import find_document
-
     with obj.assistant() as assistant:
-        store = assistant.memory
-        found = find_document(store, document)
-        backend = assistant.backend
+        found = assistant.find_document(document)
+        assistant.load_model()
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} calls"),
                       console=stderr, disable=not stderr.is_terminal) as bar:
             task = bar.add_task(f"summarising {found.title or found.path}", total=None)
-            result = summarize_document(backend, store, found,
-                                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+            result = assistant.summarize_document(
+                found, progress=lambda done, total: bar.update(task, completed=done, total=total))
         click.echo(result.text)
         stderr.print(f"[dim]{result.calls} model calls, {result.levels} level(s); stored as memory m{result.item_id}[/]")

@@ -21,7 +21,7 @@ from tui.format import model_markdown, one_line, plural, search_markdown
 from tui.loading import LoadProgress
 from tui.screens.dialogs import confirm
 from tui.screens.panel import MemchatScreen
-from tui.sources import memory_sources, session_names
+from tui.sources import memory_sources
 from tui.widgets import ChatMessage, Note
 
 BUSY = "Still answering; press Esc to stop first."
@@ -54,11 +54,9 @@ class ChatCommands(MemchatScreen):
     def command_search(self, query: str) -> None:
         if not query:
             raise MemchatError("say what to look for: /search QUERY")
-        from memory.retrieval import SearchOptions, search
-
-        hits = search(self.assistant.memory, query, SearchOptions(k=5))
-        names = session_names(self.assistant, (hit.item.session_id for hit in hits))
-        self.app.call_from_thread(self.add_note, search_markdown(query, hits, names))
+        hits = self.assistant.search(query, k=5)
+        sources = self.assistant.describe_sources(hit.item.id for hit in hits)
+        self.app.call_from_thread(self.add_note, search_markdown(query, hits, sources))
 
     def command_kg(self, arg: str) -> None:
         self.memchat.show_knowledge(arg)
@@ -157,17 +155,13 @@ class ChatCommands(MemchatScreen):
 
     @background(thread=True, group="generate")
     def summarize(self, key: str, note: Note, cancel: threading.Event) -> None:
-        from memory.doc_summary import summarize_document
-        from memory.documents import find_document
-
         text = "_No summary: see the error message._"
         try:
-            store = self.assistant.memory
-            document = find_document(store, key)
+            document = self.assistant.find_document(key)
             name = Path(document.path).name
             progress = f"Summarising **{name}**: {{}} of about {{}} model calls… (Esc stops)"
-            summary = summarize_document(
-                self.assistant.backend, store, document, cancel=cancel.is_set,
+            summary = self.assistant.summarize_document(
+                document, cancel=cancel.is_set,
                 progress=lambda done, total: self.app.call_from_thread(note.update, progress.format(done, total)))
             text = f"**Summary of {name}** (stored in memory, so answers can use it)\n\n{summary.text}"
         except MemchatError:

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, DirectoryTree, Input, Label, Static
 
-from memory.documents import Document
 from tui.background import background
 from tui.commands import BY_NAME
 from tui.format import day, human_size, plural
-from tui.loading import CANCEL_NOTE, LoadProgress, open_store
+from tui.loading import CANCEL_NOTE, LoadProgress
 from tui.screens.dialogs import Dialog, confirm
 from tui.screens.panel import Panel, cursor_key, restore_cursor
+
+if TYPE_CHECKING:
+    from assistant.records import Document
 
 EMPTY = ("No documents loaded yet. Type the path of a file or folder above and press Enter, or press "
          "Ctrl+B to browse. memchat reads text, Markdown, PDF, HTML and source code.")
@@ -140,9 +143,11 @@ class DocumentsScreen(Panel):
 
     @background(exclusive=True, group="documents")
     async def refresh_list(self) -> None:
-        from memory.documents import list_documents
+        def documents() -> list[Document]:
+            self.assistant.open_memory()  # with the graph, before any load starts (see Runtime.open_memory)
+            return self.assistant.documents()
 
-        self.documents = await asyncio.to_thread(lambda: list_documents(open_store(self.assistant)))
+        self.documents = await asyncio.to_thread(documents)
         table = self.table
         keep = cursor_key(table)
         table.clear()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,13 +16,14 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from memory.graph.graph import Entity, KnowledgeGraph
-from memory.graph.queries import FactView
 from tui.background import background
 from tui.format import day, plural
 from tui.screens.dialogs import SourcesDialog, ask, confirm
 from tui.screens.panel import Panel
 from tui.sources import memory_sources
+
+if TYPE_CHECKING:
+    from assistant.records import Entity, FactView, KnowledgeGraph
 
 EMPTY_GRAPH = ("The knowledge graph is empty. Tell memchat about people, places and things in a chat, "
                "or load documents (Ctrl+L); what it learns shows up here.")
@@ -159,9 +161,7 @@ class KnowledgeScreen(Panel):
     @background(thread=True, exclusive=True, group="kg-extract")
     def catch_up(self) -> None:
         """Read memories not yet in the graph (new chats, loads) into it, then show the result."""
-        from memory.graph.pipeline import pending_count
-
-        if self.assistant.settings.graph_extractor == "off" or not pending_count(self.assistant.knowledge):
+        if self.assistant.settings.graph_extractor == "off" or not self.assistant.knowledge_pending():
             return
         self.app.call_from_thread(self.notify, "Reading new memories into the knowledge graph…")
         if self.assistant.extract_knowledge():
@@ -213,12 +213,11 @@ class KnowledgeScreen(Panel):
         neighbours.add_options([Option(f"{e.name} ({e.type.lower()})", id=str(e.id)) for e in detail.neighbours])
 
     def _detail(self, entity_id: int) -> EntityDetail:
-        from memory.graph.queries import facts_about, neighbourhood
-
         graph = self.assistant.knowledge
-        near = neighbourhood(graph, entity_id, 1)
+        near = self.assistant.neighbourhood(entity_id, 1)
         others = sorted((e for e in near.entities.values() if e.id != entity_id), key=lambda e: -e.mentions)
-        return EntityDetail(graph.entity(entity_id), graph.aliases(entity_id), facts_about(graph, entity_id), others)
+        return EntityDetail(graph.entity(entity_id), graph.aliases(entity_id), self.assistant.entity_facts(entity_id),
+                            others)
 
     def show_nothing(self, message: str) -> None:
         self.detail = None
