@@ -209,3 +209,26 @@ def load_settings(config_path: Path | str | None = None, **overrides: Any) -> Se
         ) from exc
     settings.data_dir = settings.data_dir.expanduser()
     return settings
+
+
+Origin = Literal["default", "config file", "env", "flag"]
+
+
+def setting_origins(config_path: Path | str | None = None, from_env: frozenset[str] | set[str] = frozenset(),
+                    **overrides: Any) -> dict[str, Origin]:
+    """Where each setting's effective value comes from, with the precedence of
+    ``load_settings``: a flag, else a ``MEMCHAT_*`` variable, else the config file, else the
+    default. ``from_env``: overrides that click read from an environment variable."""
+    file_values = read_config_file(resolve_config_path(config_path))
+    environment = {key.upper() for key in os.environ}
+    origins: dict[str, Origin] = {}
+    for name in Settings.model_fields:
+        if overrides.get(name) is not None:
+            origins[name] = "env" if name in from_env else "flag"
+        elif f"{ENV_PREFIX}{name.upper()}" in environment:
+            origins[name] = "env"
+        elif name in file_values:
+            origins[name] = "config file"
+        else:
+            origins[name] = "default"
+    return origins

@@ -152,3 +152,28 @@ def test_config_show_merges_file_env_and_flags(isolated_env: Path, monkeypatch: 
     monkeypatch.setenv("MEMCHAT_TEMPERATURE", "0.6")
     shown = json.loads(run("--max-new-tokens", "77", "config", "show").stdout)
     assert (shown["top_p"], shown["temperature"], shown["max_new_tokens"]) == (0.5, 0.6, 77)
+
+
+def test_global_options_may_follow_the_command(isolated_env: Path) -> None:
+    result = run("ask", "--max-new-tokens", "3", "--temperature", "0", "--stats", "Name three colours.")
+    assert result.returncode == 0, result.stderr
+    assert "answer 3 tok" in result.stderr or "answer 2 tok" in result.stderr or "answer 1 tok" in result.stderr
+    # after the command wins over before it; a subcommand of a group takes them too
+    shown = json.loads(run("--temperature", "0.1", "config", "show", "--temperature", "0.4", "--seed", "7").stdout)
+    assert (shown["temperature"], shown["seed"]) == (0.4, 7)
+    other = isolated_env / "other-data"
+    assert run("sessions", "list", "--data-dir", str(other)).returncode == 0
+    assert (other / "memchat.db").exists()
+
+
+def test_config_show_says_where_each_value_came_from(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (isolated_env / "config.toml").write_text("top_p = 0.5\ntemperature = 0.3\n")
+    monkeypatch.setenv("MEMCHAT_TEMPERATURE", "0.6")
+    shown = json.loads(run("--max-new-tokens", "77", "config", "show", "--origins").stdout)
+    assert shown["top_p"] == {"value": 0.5, "from": "config file"}
+    assert shown["temperature"] == {"value": 0.6, "from": "env"}
+    assert shown["max_new_tokens"] == {"value": 77, "from": "flag"}
+    assert shown["seed"] == {"value": None, "from": "default"}
+    assert shown["data_dir"] == {"value": str(isolated_env / "data"), "from": "env"}  # MEMCHAT_DATA_DIR
+    flagged = json.loads(run("config", "show", "--origins", "--data-dir", str(isolated_env / "d2")).stdout)
+    assert flagged["data_dir"] == {"value": str(isolated_env / "d2"), "from": "flag"}

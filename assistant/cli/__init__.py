@@ -83,14 +83,45 @@ def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, **o
     """memchat: a local, memory-augmented chat assistant for the terminal.
 
     Run with no command to open the chat app. Settings come from the config file, then
-    MEMCHAT_* environment variables (e.g. MEMCHAT_TEMPERATURE), then these flags.
+    MEMCHAT_* environment variables (e.g. MEMCHAT_TEMPERATURE), then these flags, which may
+    also follow the command (memchat ask --max-new-tokens 8 "...").
     Everything stays on this machine; no weights are ever downloaded.
     """
-    ctx.obj = CliContext(config_path=config_path, overrides={"data_dir": data_dir, **overrides})
+    from_env = {name for name in ("data_dir", "config_path")
+                if ctx.get_parameter_source(name) is click.core.ParameterSource.ENVIRONMENT}
+    ctx.obj = CliContext(config_path=config_path, overrides={"data_dir": data_dir, **overrides}, from_env=from_env)
     if ctx.invoked_subcommand is None:
         from assistant.cli.chat_app import open_chat_app
 
         open_chat_app(ctx.obj)
+
+
+def _late_option(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """A global option given after the command: it overrides the same option given before."""
+    if value is None:
+        return
+    obj = ctx.find_object(CliContext)
+    assert obj is not None and obj._settings is None, "settings read before all options were parsed"
+    if param.name == "config_path":
+        obj.config_path = value
+    else:
+        obj.overrides[param.name] = value
+        obj.from_env.discard(param.name)
+
+
+def _accept_global_options(command: click.Command) -> None:
+    """Let the global options follow ``command`` too (``memchat ask --max-new-tokens 8 ...``);
+    hidden from its help, which the group's help covers. In groups, every subcommand."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_global_options(sub)
+        return
+    taken = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    for option in cli.params:
+        if not isinstance(option, click.Option) or not option.expose_value or set(option.opts) & taken:
+            continue  # --version; or a name the command uses itself
+        command.params.append(click.Option([str(option.name), *option.opts], type=option.type, default=None,
+                                           hidden=True, expose_value=False, callback=_late_option, help=option.help))
 
 
 def _register() -> None:
@@ -105,6 +136,7 @@ def _register() -> None:
 
     for command in (ask, chat, config, sessions, load, import_, search, forget, docs, memory_group, kg_group, prompt,
                     summarize):
+        _accept_global_options(command)
         cli.add_command(command)
 
 

@@ -23,10 +23,16 @@ def config_path(obj: CliContext) -> None:
 
 
 @config.command("show")
+@click.option("--origins", is_flag=True, help='Each value with where it came from: {"value": ..., "from": '
+                                              '"default" | "config file" | "env" | "flag"}.')
 @click.pass_obj
-def config_show(obj: CliContext) -> None:
-    """Print the effective settings as JSON (file, then env, then flags)."""
+def config_show(obj: CliContext, origins: bool) -> None:
+    """Print the effective settings as JSON (file, then env, then flags; --origins: with
+    where each value came from)."""
     values = obj.settings.model_dump(mode="json")
     if values.get("api_key"):
         values["api_key"] = "***"
+    if origins:
+        sources = obj.origins()
+        values = {key: {"value": value, "from": sources[key]} for key, value in values.items()}
     click.echo(json.dumps(values, indent=2))

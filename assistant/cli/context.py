@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from assistant.app import Assistant
-from assistant.config import Settings, load_settings
+from assistant.config import Origin, Settings, load_settings, setting_origins
 
 
 @dataclass
 class CliContext:
     config_path: Path | None
     overrides: dict[str, Any]
+    from_env: set[str] = field(default_factory=set)  # overrides click read from a MEMCHAT_* variable
     _settings: Settings | None = field(default=None, repr=False)
 
     @property
@@ -21,6 +22,10 @@ class CliContext:
         if self._settings is None:
             self._settings = load_settings(self.config_path, **self.overrides)
         return self._settings
+
+    def origins(self) -> dict[str, Origin]:
+        """Where each setting comes from: 'default', 'config file', 'env' or 'flag'."""
+        return setting_origins(self.config_path, self.from_env, **self.overrides)
 
     def assistant(self) -> Assistant:
         return Assistant(self.settings)
