@@ -13,6 +13,8 @@ all-evidence (share of questions with every evidence turn present), prompt token
 time to plan the prompt (retrieval + graph + assembly).
 
 ``--search`` also scores the retrieval modes alone (dense, lexical, hybrid) at k=10.
+``--ttft N`` times the first N questions of each conversation from the message to the
+model's first token (plan + prompt processing), to show what a bigger memory section costs.
 ``--answers N`` asks the model N questions whose evidence reached the prompt and checks
 whether its answer contains the reference answer (slow on a CPU: about a question a second
 or two with the embedded model), plus the built-in factual questions below.
@@ -82,6 +84,20 @@ def answer_once(assistant, question: str) -> str:  # noqa: ANN001 - Assistant
     plan = assistant.plan_prompt(question)
     return "".join(assistant.backend.stream(plan.messages, generation_params(assistant.settings),
                                             threading.Event())).strip()
+
+
+def time_to_first_token(assistant, question: str) -> tuple[float, int]:  # noqa: ANN001 - Assistant
+    """Seconds from the message to the model's first token in a new chat, and the prompt's tokens."""
+    from dataclasses import replace
+
+    from assistant.backends import generation_params
+
+    started = time.perf_counter()
+    plan = assistant.plan_prompt(question)
+    params = replace(generation_params(assistant.settings), max_new_tokens=1)
+    for _ in assistant.backend.stream(plan.messages, params, threading.Event()):
+        break
+    return time.perf_counter() - started, plan.prompt_tokens
 
 
 def load_jsonl(path: Path) -> list[dict]:
@@ -157,6 +173,7 @@ def run(args: argparse.Namespace) -> dict[str, Tally]:
         overrides["memory_tokens"] = args.memory_tokens
     tallies: dict[str, Tally] = defaultdict(Tally)
     answers: list[tuple[str, str, str, bool]] = []
+    ttft: list[tuple[float, int]] = []
     for name in args.conversations:
         conv_dir = args.data / name
         questions = load_jsonl(conv_dir / "questions.jsonl")
@@ -185,12 +202,19 @@ def run(args: argparse.Namespace) -> dict[str, Tally]:
                     text = answer_once(assistant, question["question"])
                     answers.append((question["question"], question["answer"], text,
                                     contains_answer(text, question["answer"])))
+            for question in questions[: args.ttft]:
+                ttft.append(time_to_first_token(assistant, question["question"]))
             if args.answers and name == args.conversations[-1]:
                 for question, reference in FACTUAL:
                     text = answer_once(assistant, question)
                     answers.append((question, reference, text, contains_answer(text, reference)))
     if answers:
         report_answers(answers)
+    if ttft:
+        seconds = [t for t, _ in ttft]
+        print(f"time to first token, new chat ({len(ttft)} questions, prompt tokens p50 "
+              f"{statistics.median(n for _, n in ttft):.0f}): p50 {percentile(seconds, 0.5):.1f} s, "
+              f"p95 {percentile(seconds, 0.95):.1f} s")
     return tallies
 
 
@@ -243,6 +267,7 @@ def main() -> None:
     parser.add_argument("--memory-tokens", type=int, default=None, help="cap of the memory section, in tokens")
     parser.add_argument("--search", action="store_true", help="also score dense, lexical and hybrid search alone")
     parser.add_argument("--answers", type=int, default=0, help="check the model's answers to N questions")
+    parser.add_argument("--ttft", type=int, default=0, help="time the first token of N questions per conversation")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions of each conversation")
     parser.add_argument("--temperature", type=float, default=None, help="sampling temperature for --answers")
     parser.add_argument("--system-prompt", default=None, help="another system prompt for --answers")

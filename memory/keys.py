@@ -4,7 +4,9 @@ dates carry the date they meant when said ("yesterday" → "yesterday (7 May 202
 
 A question asks about people by name ("What did Caroline research?"); the turn that holds
 the answer says "I've been researching ...". Naming the speaker lets dense and keyword
-search match the two. Only the key changes: the stored text stays as it was said.
+search match the two. Only the key changes: the stored text stays as it was said. A role
+("user", "assistant") is not a name: the person at the keyboard asks about themselves in
+the first person ("Where does my sister live?"), so their own words keep it.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ _FIRST_PERSON = [  # (pattern, replacement with {name})
     (re.compile(r"\b(?:[Mm]e|[Mm]yself)\b"), "{name}"),
 ]
 _NAME = re.compile(r"^[\w][\w .'-]{0,40}$")
+ROLES = frozenset({"user", "assistant", "system", "human", "ai", "bot", "me", "you", "model", "tool"})
 
 
 def name_the_speaker(text: str, speaker: str) -> str:
     """``text`` with the speaker's first-person words replaced by the speaker's name."""
     name = speaker.strip()
-    if not name or not _NAME.match(name):
+    if not name or not _NAME.match(name) or name.lower() in ROLES:
         return text
     for pattern, replacement in _FIRST_PERSON:
         text = pattern.sub(replacement.format(name=name), text)

@@ -4,12 +4,16 @@ recency, diversified with MMR.
 
 Dense search wins on paraphrase, BM25 when the question reuses the evidence's words; fusing
 both beats either. A date in the question ("last May", "two weeks ago", parsed by rules)
-boosts items from that time; MMR keeps five near-identical chunks from crowding out the rest.
+boosts items from that time; a question that names one of the conversation's speakers
+("What did Caroline research?") favours what that speaker said; MMR keeps five
+near-identical chunks from crowding out the rest.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -35,6 +39,7 @@ class SearchOptions:
     use_graph: bool = True  # items mentioning an entity the question names join the candidates
     graph_weight: float = 0.5  # their rank list counts this much against dense and lexical (1.0)
     use_sentences: bool = True  # candidates also ranked by their best sentence (said turns)
+    speaker_boost: float = 0.3  # gain of what a speaker said when the question names that speaker alone
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ def search(store: MemoryStore, query: str, options: SearchOptions | None = None,
     now = now or datetime.now(UTC)
     ranges: list[TimeRange] = parse_time_expressions(query, now) if options.use_dates else []
     words = strip_time_expressions(query, ranges) if ranges else query
-    pool = max(POOL, options.k * 10)
+    pool = max(POOL, options.k * 2)
 
     dense: list[tuple[int, float]] = []
     lexical: list[tuple[int, float]] = []
@@ -111,10 +116,11 @@ def search(store: MemoryStore, query: str, options: SearchOptions | None = None,
     for rank, (item_id, _) in enumerate(sorted(windowed_hits, key=lambda h: -h[1]), start=1):
         window_rank.setdefault(item_id, rank)
     graph_rank = {item_id: rank for rank, item_id in enumerate(graph_hits, start=1)}
+    candidates = set(dense_rank) | set(lexical_rank) | set(window_rank) | set(graph_rank)
+    vectors = store.embeddings(list(candidates))
     sentence_rank: dict[int, int] = {}
     if options.use_sentences and query_vector is not None:
-        candidates = set(dense_rank) | set(lexical_rank) | set(window_rank) | set(graph_rank)
-        sentence_rank = _by_best_sentence(store, candidates, query_vector, dict(dense))
+        sentence_rank = _by_best_sentence(store, candidates, query_vector, vectors)
     for ranks, weight in ((dense_rank, 1.0), (lexical_rank, 1.0), (window_rank, 1.0),
                           (graph_rank, options.graph_weight), (sentence_rank, 1.0)):
         for item_id, rank in ranks.items():
@@ -123,6 +129,7 @@ def search(store: MemoryStore, query: str, options: SearchOptions | None = None,
         return []
     items = store.get(list(fused))
     dense_scores, lexical_scores = dict(windowed_hits) | dict(dense), dict(lexical)
+    named = _named_speaker(query, items.values()) if options.speaker_boost else None
     scored: list[Hit] = []
     for item_id, base in fused.items():
         item = items.get(item_id)
@@ -133,15 +140,27 @@ def search(store: MemoryStore, query: str, options: SearchOptions | None = None,
         age_days = max((now - when).total_seconds() / 86400, 0.0)
         recency = math.exp(-age_days * math.log(2) / options.recency_half_life_days)
         score = base * (1 + options.time_boost * in_range) * (1 + options.recency_weight * recency)
+        if named is not None and item.speaker == named:
+            score *= 1 + options.speaker_boost
         scored.append(Hit(item, score, dense_rank.get(item_id), dense_scores.get(item_id),
                           lexical_rank.get(item_id), lexical_scores.get(item_id), in_range, recency,
                           graph_rank.get(item_id)))
     scored.sort(key=lambda h: -h.score)
-    return _mmr(store, scored[:pool], options.k, options.mmr_lambda)
+    return _mmr(vectors, scored[:pool], options.k, options.mmr_lambda)
+
+
+def _named_speaker(query: str, items: Iterable[MemoryItem]) -> str | None:
+    """The one speaker among the candidates whose name the question uses ("What did Caroline
+    research?"), or None when it names none or several (roles such as "user" are not names)."""
+    from memory.keys import ROLES
+
+    speakers = {item.speaker for item in items if item.speaker and item.speaker.lower() not in ROLES}
+    named = {s for s in speakers if re.search(rf"(?<!\w){re.escape(s)}(?!\w)", query, re.IGNORECASE)}
+    return named.pop() if len(named) == 1 else None
 
 
 def _by_best_sentence(store: MemoryStore, candidates: set[int], query_vector: np.ndarray,
-                      dense_scores: dict[int, float]) -> dict[int, int]:
+                      vectors: dict[int, np.ndarray]) -> dict[int, int]:
     """The candidates ranked by their best match to the query: the whole item's vector or,
     for a said turn of several sentences, its best sentence's (see ``memory.sentences``)."""
     from memory.sentences import best_sentence_scores, has_table
@@ -154,21 +173,19 @@ def _by_best_sentence(store: MemoryStore, candidates: set[int], query_vector: np
         best = best_sentence_scores(store.db, list(candidates), query_vector)
     if not best:
         return {}
-    missing = [i for i in candidates if i not in dense_scores]
-    scores = dict(dense_scores)
-    for item_id, vector in store.embeddings(missing).items():
-        scores[item_id] = float(vector @ query_vector)
+    ids = [i for i in candidates if i in vectors]
+    whole = np.stack([vectors[i] for i in ids]) @ query_vector if ids else np.zeros(0)
+    scores = dict(zip(ids, whole.tolist(), strict=True))
     combined = {i: max(scores.get(i, -1.0), best.get(i, -1.0)) for i in candidates}
     ordered = sorted(combined, key=lambda i: -combined[i])
     return {item_id: rank for rank, item_id in enumerate(ordered, start=1)}
 
 
-def _mmr(store: MemoryStore, candidates: list[Hit], k: int, lam: float) -> list[Hit]:
+def _mmr(vectors: dict[int, np.ndarray], candidates: list[Hit], k: int, lam: float) -> list[Hit]:
     """Maximal marginal relevance: trade relevance against similarity to what is already
     chosen (vectorised: a few milliseconds for a hundred candidates)."""
     if lam >= 1.0 or len(candidates) <= 1:
         return candidates[:k]
-    vectors = store.embeddings([h.item.id for h in candidates])
     dim = next((len(v) for v in vectors.values()), 0)
     if not dim:
         return candidates[:k]

@@ -12,7 +12,7 @@ import pytest
 
 from memory.chat_memory import Exchange, remember_exchange
 from memory.db import open_database
-from memory.graph.context import entities_in, facts_for_prompt, items_mentioning
+from memory.graph.context import entities_by_role, entities_in, facts_for_prompt, items_mentioning
 from memory.graph.graph import EntityNotFoundError, KnowledgeGraph
 from memory.graph.pipeline import pending_count, process_pending
 from memory.graph.queries import facts_about, neighbourhood, shortest_path
@@ -277,6 +277,19 @@ def test_entities_named_in_a_question_and_their_items(graph: KnowledgeGraph, ext
     lines = facts_for_prompt(graph, "how is carol doing?")
     texts = [line.text for line in lines]
     assert any("Carol lives in Montreal" in t and f"[m{first}]" in t for t in texts)
+
+
+def test_a_question_naming_a_role_gets_the_facts_of_the_person_in_that_role(graph: KnowledgeGraph, extractor) -> None:
+    first = say(graph, "My sister Alice moved to Lyon last year.", "2026-01-01T10:00:00+00:00")
+    say(graph, "My colleague Bruno lives in Ghent and his brother Tom works at Airbus.", "2026-01-02T10:00:00+00:00")
+    process_pending(graph, extractor)
+    assert [e.name for e in entities_by_role(graph.db, "Where does my sister live?")] == ["Alice"]
+    assert [e.name for e in entities_by_role(graph.db, "Where does my coworker live?")] == ["Bruno"]  # an alias
+    assert entities_by_role(graph.db, "Where does my brother live?") == []  # the user has no brother
+    assert entities_by_role(graph.db, "Where is the sister city of Lyon?") == []  # no owner, no role
+    texts = [line.text for line in facts_for_prompt(graph, "Where does my sister live?")]
+    assert any("Alice lives in Lyon" in t and f"[m{first}]" in t for t in texts)
+    assert first in items_mentioning(graph.db, "Where does my sister live?")
 
 
 # -- the LLM extractor's bad output -----------------------------------------------------------------------

@@ -160,3 +160,33 @@ def test_a_paraphrase_shows_the_sentence_closest_in_meaning(embedder) -> None:  
     text = "The cat sat on the mat. Our invoices are paid within thirty days. It rained in Leeds."
     snippets = matching_sentences(text, "How quickly do we settle bills?", limit=1, encode=embedder.encode)
     assert snippets[0].text == "Our invoices are paid within thirty days."
+
+
+def test_a_named_speakers_first_person_is_named_in_the_key_but_a_role_is_not() -> None:
+    from memory.keys import name_the_speaker
+
+    assert name_the_speaker("I moved to Lyon with my sister", "Caroline") == "Caroline moved to Lyon with Caroline's sister"
+    # the person at the keyboard asks about themselves in the first person: "Where does my sister live?"
+    for role in ("user", "User", "assistant"):
+        assert name_the_speaker("I moved to Lyon with my sister", role) == "I moved to Lyon with my sister"
+
+
+def test_a_question_naming_one_speaker_favours_what_that_speaker_said(imported: Assistant, tmp_path: Path) -> None:
+    from memory.retrieval import SearchOptions, search
+
+    both = [  # the same words from each speaker: only who said them differs
+        {"id": "D3:1", "session": "session-3", "speaker": "Caroline", "timestamp": "2023-06-01T10:00:00",
+         "text": "We adopted a grey kitten named Pixel from the shelter."},
+        {"id": "D3:2", "session": "session-3", "speaker": "Melanie", "timestamp": "2023-06-01T10:01:00",
+         "text": "We adopted a grey kitten named Pixel from the shelter."},
+    ]
+    path = tmp_path / "more.jsonl"
+    path.write_text("".join(json.dumps(t) + "\n" for t in both))
+    imported.import_transcript(path)
+    for speaker, turn in (("Melanie", "D3:2"), ("Caroline", "D3:1")):
+        question = f"Which kitten did {speaker} adopt from the shelter?"
+        hits = search(imported.memory, question, SearchOptions(k=3))
+        assert hits[0].item.external_id == turn
+        unboosted = {h.item.external_id: h.score for h in search(imported.memory, question,
+                                                                  SearchOptions(k=3, speaker_boost=0.0, mmr_lambda=1.0))}
+        assert hits[0].score == pytest.approx(unboosted[turn] * 1.3)

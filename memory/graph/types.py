@@ -11,9 +11,19 @@ ENTITY_TYPES = ("PERSON", "ORG", "PLACE", "PRODUCT", "EVENT", "WORK", "GROUP", "
 # The speaker of a chat message ("I", "my", "me") is this entity.
 SELF_NAME = "User"
 
+# Role nouns that name a person through someone else ("my sister", "Alice's boss"). Family and
+# social roles become "has_<role>": "my sister Carol" -> (User, has_sister, Carol).
+ROLES = frozenset(
+    "sister brother mother father mom dad son daughter wife husband partner girlfriend boyfriend friend "
+    "colleague coworker boss manager cousin aunt uncle grandmother grandfather grandma grandpa neighbor "
+    "neighbour roommate fiancé fiancée fiance fiancee niece nephew mentor mum mother-in-law father-in-law "
+    "stepmother stepfather stepson stepdaughter grandson granddaughter".split()
+)
+ROLE_ALIASES = {"mom": "mother", "mum": "mother", "dad": "father", "grandma": "grandmother", "grandpa": "grandfather",
+                "neighbour": "neighbor", "coworker": "colleague", "fiance": "fiancé", "fiancee": "fiancée"}
+
 # Canonical predicates. A relation whose verb is not one of these keeps the verb's lemma,
 # with its preposition joined by "_" ("travel_to", "acquire").
-# Family and social roles become "has_<role>": "my sister Carol" -> (User, has_sister, Carol).
 FUNCTIONAL_PREDICATES = frozenset({"lives_in", "works_at", "married_to", "studies_at"})
 CANONICAL_PREDICATES = frozenset({
     "lives_in", "works_at", "studies_at", "married_to", "born_in", "is_a", "located_in", "founded",
