@@ -26,13 +26,13 @@ _FIRST_PERSON = [  # (pattern, replacement with {name})
     (re.compile(r"\b(?:[Mm]e|[Mm]yself)\b"), "{name}"),
 ]
 _NAME = re.compile(r"^[\w][\w .'-]{0,40}$")
-ROLES = frozenset({"user", "assistant", "system", "human", "ai", "bot", "me", "you", "model", "tool"})
+SPEAKER_ROLES = frozenset({"user", "assistant", "system", "human", "ai", "bot", "me", "you", "model", "tool"})
 
 
 def name_the_speaker(text: str, speaker: str) -> str:
     """``text`` with the speaker's first-person words replaced by the speaker's name."""
     name = speaker.strip()
-    if not name or not _NAME.match(name) or name.lower() in ROLES:
+    if not name or not _NAME.match(name) or name.lower() in SPEAKER_ROLES:
         return text
     for pattern, replacement in _FIRST_PERSON:
         text = pattern.sub(replacement.format(name=name), text)
