@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from memory.keys import SPEAKER_ROLES
 from memory.store import MemoryItem, MemoryStore, SearchFilters
 from memory.timeparse import TimeRange, parse_time_expressions, strip_time_expressions
 
@@ -152,8 +153,6 @@ def search(store: MemoryStore, query: str, options: SearchOptions | None = None,
 def _named_speaker(query: str, items: Iterable[MemoryItem]) -> str | None:
     """The one speaker among the candidates whose name the question uses ("What did Caroline
     research?"), or None when it names none or several (roles such as "user" are not names)."""
-    from memory.keys import SPEAKER_ROLES
-
     speakers = {item.speaker for item in items if item.speaker and item.speaker.lower() not in SPEAKER_ROLES}
     named = {s for s in speakers if re.search(rf"(?<!\w){re.escape(s)}(?!\w)", query, re.IGNORECASE)}
     return named.pop() if len(named) == 1 else None

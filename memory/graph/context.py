@@ -96,6 +96,13 @@ def entities_by_role(db: sqlite_utils.Database, text: str, limit: int = 10) -> l
     return list(found.values())[:limit]
 
 
+def entities_named(db: sqlite_utils.Database, text: str) -> list[Entity]:
+    """The entities the text names, by name or alias first, then by role ("my sister")."""
+    entities = entities_in(db, text)
+    known = {e.id for e in entities}
+    return entities + [e for e in entities_by_role(db, text) if e.id not in known]
+
+
 def has_graph(db: sqlite_utils.Database) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'kg_aliases'").fetchone() is not None
 
@@ -104,8 +111,7 @@ def items_mentioning(db: sqlite_utils.Database, text: str, limit: int = 50) -> l
     """Memory items that mention an entity the text names, newest first (for retrieval)."""
     if not has_graph(db):
         return []
-    entities = entities_in(db, text)
-    entities += [e for e in entities_by_role(db, text) if e.id not in {n.id for n in entities}]
+    entities = entities_named(db, text)
     if not entities:
         return []
     marks = ", ".join("?" * len(entities))
@@ -145,8 +151,7 @@ def facts_for_prompt(graph: KnowledgeGraph, message: str, window: Sequence[str] 
                      per_entity: int = 6, include_past: bool = True) -> list[FactLine]:
     """Facts about the entities the message (first) and the recent window name: current facts
     first, a few past ones after ("lived in Lyon") so the model can tell old from new."""
-    entities = entities_in(graph.db, message)
-    entities += [e for e in entities_by_role(graph.db, message) if e.id not in {n.id for n in entities}]
+    entities = entities_named(graph.db, message)
     seen = {e.id for e in entities}
     for text in reversed(window):  # the most recent turns first
         for entity in entities_in(graph.db, text):
